@@ -1,0 +1,16 @@
+"""`fusereview import` (not yet built)."""
+
+from __future__ import annotations
+
+import argparse
+
+from fusereview.core.errors import FusereviewError
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Register this command's arguments."""
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the command."""
+    raise FusereviewError("'import' is not built yet")
