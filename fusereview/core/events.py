@@ -1,0 +1,86 @@
+"""Change notifications of a project: what the GUI subscribes to so its views follow the database.
+
+The hub is deliberately plain (no Qt): the Qt layer connects a callback that re-emits the event
+as a signal. Callbacks run synchronously in the thread that made the change, *after* the change
+is committed, so a subscriber that reads the database sees the new state. A Qt subscriber that
+may be called from a worker thread must hop to the GUI thread itself (a queued signal does that).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+#: The kinds of event a project emits, and what ``ids`` holds for each.
+EVENT_KINDS: dict[str, str] = {
+    "decided": "prediction ids whose review state changed",
+    "annotation_changed": "annotation ids created, edited, deleted or restored",
+    "predictions_added": "prediction ids newly stored by a model run",
+    "prompt_changed": "category ids whose text prompt changed",
+}
+
+
+@dataclass(frozen=True)
+class Event:
+    """One committed change.
+
+    Attributes
+    ----------
+    kind:
+        One of :data:`EVENT_KINDS`.
+    ids:
+        The ids the change touched (see :data:`EVENT_KINDS` for which table they index).
+    """
+
+    kind: str
+    ids: tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.kind not in EVENT_KINDS:
+            raise ValueError(f"unknown event kind {self.kind!r}; expected one of {sorted(EVENT_KINDS)}")
+
+
+Callback = Callable[[Event], None]
+
+
+class EventHub:
+    """A list of subscribers; :meth:`emit` calls each of them in the order they connected."""
+
+    def __init__(self) -> None:
+        self._callbacks: list[Callback] = []
+        # connect/disconnect may race with an emit from a worker thread (predict in a QThread)
+        self._lock = threading.Lock()
+
+    def connect(self, callback: Callback) -> None:
+        """Subscribe ``callback`` to every event (connecting twice is a no-op)."""
+        with self._lock:
+            if callback not in self._callbacks:
+                self._callbacks.append(callback)
+
+    def disconnect(self, callback: Callback) -> None:
+        """Unsubscribe ``callback``; raises ``ValueError`` if it was not connected."""
+        with self._lock:
+            self._callbacks.remove(callback)
+
+    def emit(self, event: Event) -> None:
+        """Call every subscriber with ``event``.
+
+        A subscriber that raises does not stop the others from being told (the change is already
+        committed, so every view must hear of it); the first exception is re-raised afterwards
+        so that the bug is not hidden.
+        """
+        with self._lock:
+            callbacks = list(self._callbacks)
+        first_error: BaseException | None = None
+        for callback in callbacks:
+            try:
+                callback(event)
+            except Exception as exc:  # re-raised below, after every subscriber ran
+                if first_error is None:
+                    first_error = exc
+        if first_error is not None:
+            raise first_error
+
+    def __len__(self) -> int:
+        return len(self._callbacks)

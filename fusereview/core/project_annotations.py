@@ -1,0 +1,217 @@
+"""Annotations of a project: ground truth and reviewed, added, edited, deleted and restored (undo)."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from fusereview.core.events import Event, EventHub
+from fusereview.core.project_records import (
+    ANN_COLUMNS,
+    annotation_from_row,
+    box_polygon,
+    dumps,
+    geometry_from_segmentation,
+)
+from fusereview.core.project_schema import Database, UnknownIdError
+from fusereview.core.records import Annotation, ImageRecord
+
+
+class AnnotationsMixin:
+    """The annotation methods of :class:`~fusereview.core.project.Project` (see there)."""
+
+    # provided by Project
+    root: Path
+    events: EventHub
+    _db: Database
+
+    # ----------------------------------------------------------------------------------- annotations
+    def annotations(self, image_id: int | None = None, split: str | None = None) -> list[Annotation]:
+        """Ground-truth and reviewed annotations (of one image, or one split), in id order."""
+        sql = f"SELECT {', '.join('a.' + c.strip() for c in ANN_COLUMNS.split(','))} FROM annotations a"
+        where, params = ["a.deleted = 0"], []
+        if split is not None:
+            sql += " JOIN images i ON i.id = a.image_id"
+            where.append("i.split = ?")
+            params.append(split)
+        if image_id is not None:
+            where.append("a.image_id = ?")
+            params.append(image_id)
+        rows = self._db.read(f"{sql} WHERE {' AND '.join(where)} ORDER BY a.id", params)
+        return [annotation_from_row(r) for r in rows]
+
+    def annotation(self, annotation_id: int) -> Annotation:
+        """One (not deleted) annotation; raises :class:`UnknownIdError` if there is none."""
+        row = self._db.read_one(
+            f"SELECT {ANN_COLUMNS} FROM annotations WHERE id = ? AND deleted = 0", (annotation_id,)
+        )
+        if row is None:
+            raise UnknownIdError(f"project {self.root.name} has no annotation with id {annotation_id}")
+        return annotation_from_row(row)
+
+    def _insert_annotation(
+        self,
+        conn: sqlite3.Connection,
+        image_id: int,
+        category_id: int,
+        geometry: tuple[tuple[float, ...], Any, float],
+        source: str,
+        extra: dict[str, Any] | None,
+    ) -> int:
+        bbox, segmentation, area = geometry
+        split = conn.execute("SELECT split FROM images WHERE id = ?", (image_id,)).fetchone()[0]
+        coco_id = conn.execute("SELECT next_ann_coco_id FROM splits WHERE name = ?", (split,)).fetchone()[0]
+        conn.execute("UPDATE splits SET next_ann_coco_id = ? WHERE name = ?", (coco_id + 1, split))
+        cur = conn.execute(
+            "INSERT INTO annotations (image_id, coco_id, category_id, bbox, segmentation, area, iscrowd, source, extra)"
+            " VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?)",
+            (
+                image_id,
+                coco_id,
+                category_id,
+                dumps(list(bbox)),
+                dumps(segmentation),
+                area,
+                source,
+                dumps(extra) if extra else None,
+            ),
+        )
+        return int(cur.lastrowid or 0)
+
+    def _geometry(
+        self, image: ImageRecord, bbox: Any, segmentation: Any
+    ) -> tuple[tuple[float, ...], Any, float]:
+        if segmentation is not None:
+            return geometry_from_segmentation(segmentation, image.height, image.width, bbox)
+        if bbox is None:
+            raise ValueError("an annotation needs a bbox or a segmentation")
+        box = tuple(float(v) for v in bbox)
+        if len(box) != 4 or box[2] < 0 or box[3] < 0:
+            raise ValueError(f"bbox must be [x, y, w, h] with w, h >= 0, got {bbox!r}")
+        return box, box_polygon(box), box[2] * box[3]  # type: ignore[arg-type]
+
+    def add_annotation(
+        self,
+        image_id: int,
+        category_id: int,
+        *,
+        bbox: Any = None,
+        segmentation: Any = None,
+        source: str = "review",
+        extra: dict[str, Any] | None = None,
+    ) -> Annotation:
+        """Add an annotation drawn by the reviewer.
+
+        Parameters
+        ----------
+        bbox:
+            COCO ``[x, y, w, h]``; default: the segmentation's box.
+        segmentation:
+            Polygons or an RLE; default (box only): the box's rectangle.
+        extra:
+            Extra keys written with the annotation on export.
+        """
+        image = self.image(image_id)
+        self._check_category(category_id)
+        geometry = self._geometry(image, bbox, segmentation)
+        with self._db.write() as conn:
+            aid = self._insert_annotation(conn, image_id, category_id, geometry, source, extra)
+        self.events.emit(Event("annotation_changed", (aid,)))
+        return self.annotation(aid)
+
+    def update_annotation(
+        self,
+        annotation_id: int,
+        *,
+        bbox: Any = None,
+        segmentation: Any = None,
+        category_id: int | None = None,
+    ) -> Annotation:
+        """Change an annotation's geometry or category (area recomputed from a new segmentation).
+
+        An annotation made from a prediction marks that prediction ``EDITED``.
+        """
+        # read and write in one transaction: another process cannot slip a change in between
+        with self._db.write() as conn:
+            old = self.annotation(annotation_id)
+            if category_id is not None:
+                self._check_category(category_id)
+            image = self.image(old.image_id)
+            if segmentation is not None and segmentation != old.segmentation:
+                box, seg, area = geometry_from_segmentation(segmentation, image.height, image.width, bbox)
+            elif segmentation is not None:  # unchanged (an undo replaying it): keep the mask's own area
+                box = tuple(float(v) for v in bbox) if bbox is not None else old.bbox
+                seg, area = old.segmentation, old.area
+            elif bbox is not None:
+                box, seg, area = self._geometry(image, bbox, None)
+                if old.segmentation != box_polygon(old.bbox):  # a real mask stays; only the box changes
+                    seg, area = old.segmentation, old.area
+            else:
+                box, seg, area = old.bbox, old.segmentation, old.area
+            conn.execute(
+                "UPDATE annotations SET bbox = ?, segmentation = ?, area = ?, category_id = ? WHERE id = ?",
+                (
+                    dumps(list(box)),
+                    dumps(seg),
+                    area,
+                    category_id if category_id is not None else old.category_id,
+                    annotation_id,
+                ),
+            )
+            linked = conn.execute(
+                "UPDATE predictions SET state = 'edited' WHERE annotation_id = ? RETURNING id",
+                (annotation_id,),
+            ).fetchall()
+        self.events.emit(Event("annotation_changed", (annotation_id,)))
+        if linked:
+            self.events.emit(Event("decided", tuple(r[0] for r in linked)))
+        return self.annotation(annotation_id)
+
+    def delete_annotation(self, annotation_id: int) -> Annotation:
+        """Delete an annotation and return it (for undo). A linked prediction becomes ``REJECTED``."""
+        with self._db.write() as conn:
+            old = self.annotation(annotation_id)
+            conn.execute("UPDATE annotations SET deleted = 1 WHERE id = ?", (annotation_id,))
+            linked = conn.execute(
+                "UPDATE predictions SET state = 'rejected', annotation_id = NULL WHERE annotation_id = ? RETURNING id",
+                (annotation_id,),
+            ).fetchall()
+        self.events.emit(Event("annotation_changed", (annotation_id,)))
+        if linked:
+            self.events.emit(Event("decided", tuple(r[0] for r in linked)))
+        return old
+
+    def restore_annotation(self, annotation: Annotation) -> None:
+        """Undo :meth:`delete_annotation`: the annotation comes back with its ids and fields.
+
+        A prediction it was made from is linked to it again (``ACCEPTED``).
+        """
+        row = self._db.read_one("SELECT deleted FROM annotations WHERE id = ?", (annotation.id,))
+        if row is None:
+            raise UnknownIdError(f"project {self.root.name} never had an annotation with id {annotation.id}")
+        pred_id = (annotation.extra.get("fusereview") or {}).get("prediction_id")
+        with self._db.write() as conn:
+            conn.execute(
+                "UPDATE annotations SET deleted = 0, category_id = ?, bbox = ?, segmentation = ?, area = ?,"
+                " iscrowd = ?, extra = ? WHERE id = ?",
+                (
+                    annotation.category_id,
+                    dumps(list(annotation.bbox)),
+                    dumps(annotation.segmentation),
+                    annotation.area,
+                    annotation.iscrowd,
+                    dumps(annotation.extra) if annotation.extra else None,
+                    annotation.id,
+                ),
+            )
+            relinked = []
+            if pred_id is not None:
+                relinked = conn.execute(
+                    "UPDATE predictions SET state = 'accepted', annotation_id = ? WHERE id = ? AND annotation_id IS NULL"
+                    " RETURNING id",
+                    (annotation.id, pred_id),
+                ).fetchall()
+        self.events.emit(Event("annotation_changed", (annotation.id,)))
+        if relinked:
+            self.events.emit(Event("decided", (int(pred_id),)))
