@@ -1,16 +1,177 @@
-"""`fusereview predict` (not yet built)."""
+"""`fusereview predict`: run a SAM3 model over a dataset or project, filling the prediction cache.
+
+Scale-out: ``torchrun --nproc_per_node N -m fusereview predict ...`` shards the images over the
+ranks; rank 0 stores the merged results and writes ``--out``.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
 
 from fusereview.core.errors import FusereviewError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register this command's arguments."""
+    parser.add_argument(
+        "path", metavar="DATASET|PROJECT", help="a COCO / Roboflow dataset, or a project folder"
+    )
+    parser.add_argument(
+        "--model",
+        "-m",
+        default=None,
+        help="'tiny', a transformers folder, sam3.pt, checkpoint.pt or an export folder "
+        "(default: the project's active model)",
+    )
+    parser.add_argument("--split", default=None, help="only this split (train, valid, test)")
+    parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N or mps")
+    parser.add_argument("--batch-size", type=int, default=4, help="images per model call (default 4)")
+    parser.add_argument("--threshold", type=float, default=0.3, help="score threshold (default 0.3)")
+    parser.add_argument("--out", type=Path, default=None, help="also write a COCO results json here")
+    parser.add_argument(
+        "--tokenizer", default=None, help="tokenizer.json or bpe_simple_vocab_16e6.txt.gz for a bare .pt"
+    )
+    parser.add_argument(
+        "--config", default=None, help="config.json for a .pt checkpoint (default: full-size SAM3)"
+    )
+    parser.add_argument(
+        "--project-dir", default=None, help="where the dataset's project is (default: beside it)"
+    )
+    parser.add_argument(
+        "--compile", action="store_true", help="torch.compile the vision encoder (GPU fast path)"
+    )
+
+
+class ProgressBar:
+    """A one-line ``\\r``-updated progress bar on stderr."""
+
+    def __init__(self, label: str, *, enabled: bool = True) -> None:
+        self.label = label
+        self.enabled = enabled
+        self.start = time.monotonic()
+
+    def __call__(self, done: int, total: int) -> None:
+        """Redraw with ``done`` of ``total``."""
+        if not self.enabled:
+            return
+        width = 30
+        frac = done / total if total else 1.0
+        rate = done / max(time.monotonic() - self.start, 1e-9)
+        bar = "#" * int(frac * width) + "-" * (width - int(frac * width))
+        end = "\n" if done >= total else ""
+        print(
+            f"\r{self.label} [{bar}] {done}/{total} ({rate:.2f} img/s)", end=end, file=sys.stderr, flush=True
+        )
+
+
+def write_json_atomic(data: object, out: Path) -> None:
+    """Write JSON through a temporary file in the same folder, fsync, rename."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(data, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the command."""
-    raise FusereviewError("'predict' is not built yet")
+    from fusereview.core.project import Project
+    from fusereview.models.distributed import (
+        barrier,
+        dist_env,
+        init_distributed,
+        predict_project_sharded,
+        rank_device,
+        shutdown,
+    )
+    from fusereview.models.predict_job import coco_results, predict_project
+    from fusereview.models.sam3 import load_predictor
+
+    if args.batch_size < 1:
+        raise FusereviewError(f"--batch-size must be at least 1, got {args.batch_size}")
+    if not 0.0 <= args.threshold < 1.0:
+        raise FusereviewError(f"--threshold must be in [0, 1), got {args.threshold}")
+    if args.out is not None and args.out.suffix != ".json":
+        raise FusereviewError(f"--out {args.out}: expected a .json file name")
+    env = dist_env()
+    device = rank_device(env, args.device) if env else args.device
+    if env:
+        init_distributed(env, device)
+    try:
+        main = env is None or env.is_main
+        # Rank 0 imports the dataset (once); the others open the project after it exists.
+        project = Project.open_or_import(args.path, args.project_dir) if main else None
+        if env:
+            barrier()
+            if project is None:
+                project = Project.open_or_import(args.path, args.project_dir)
+        assert project is not None
+        try:
+            if args.split is not None and args.split not in project.splits():
+                raise FusereviewError(
+                    f"--split {args.split}: the project's splits are {', '.join(project.splits())}"
+                )
+            spec = args.model
+            if spec is None:
+                active = project.active_model()
+                if not active:
+                    raise FusereviewError("no --model given and the project has no active model")
+                spec = active["spec"]
+            predictor = load_predictor(
+                spec, device=device, tokenizer=args.tokenizer, config=args.config, compile=args.compile
+            )
+            if main:
+                print(f"model {predictor.report.summary()} on {predictor.device}", file=sys.stderr)
+            bar = ProgressBar("predict", enabled=main)
+            if env:
+                counts = predict_project_sharded(
+                    project,
+                    predictor,
+                    env,
+                    split=args.split,
+                    batch_size=args.batch_size,
+                    threshold=args.threshold,
+                    progress=bar,
+                )
+            else:
+                counts = predict_project(
+                    project,
+                    predictor,
+                    split=args.split,
+                    batch_size=args.batch_size,
+                    threshold=args.threshold,
+                    progress=bar,
+                )
+            if not main or counts is None:
+                return 0
+            for f in counts["failures"]:
+                print(f"skipped {f['file_name']}: {f['error']}", file=sys.stderr)
+            print(
+                f"{counts['images']} images: {counts['predicted']} predicted, {counts['cached']} cached, "
+                f"{counts['failed']} failed; {counts['detections']} detections stored",
+                file=sys.stderr,
+            )
+            if args.out is not None:
+                results = coco_results(
+                    project, predictor.fingerprint, split=args.split, threshold=args.threshold
+                )
+                write_json_atomic(results, args.out)
+                print(f"wrote {len(results)} results to {args.out}", file=sys.stderr)
+            return 0
+        finally:
+            project.close()
+    finally:
+        if env:
+            shutdown()
