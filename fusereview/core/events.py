@@ -8,15 +8,19 @@ may be called from a worker thread must hop to the GUI thread itself (a queued s
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+
+log = logging.getLogger(__name__)
 
 #: The kinds of event a project emits, and what ``ids`` holds for each.
 EVENT_KINDS: dict[str, str] = {
     "decided": "prediction ids whose review state changed",
     "annotation_changed": "annotation ids created, edited, deleted or restored",
     "predictions_added": "prediction ids newly stored by a model run",
+    "predictions_removed": "prediction ids of pending predictions replaced by a newer model run (rows deleted)",
     "prompt_changed": "category ids whose text prompt changed",
 }
 
@@ -64,23 +68,21 @@ class EventHub:
             self._callbacks.remove(callback)
 
     def emit(self, event: Event) -> None:
-        """Call every subscriber with ``event``.
+        """Call every subscriber with ``event``; never raises a subscriber's exception.
 
-        A subscriber that raises does not stop the others from being told (the change is already
-        committed, so every view must hear of it); the first exception is re-raised afterwards
-        so that the bug is not hidden.
+        The change is already committed when this runs, so an exception here must not reach the
+        writer (an undo command's ``redo`` would report a failure for a change that happened, and
+        the undo stack would lose track of it), nor stop the other subscribers (every view must
+        hear of the change). A failing subscriber is logged at ERROR level with its traceback
+        (logger ``fusereview.core.events``) so that the bug is not hidden.
         """
         with self._lock:
             callbacks = list(self._callbacks)
-        first_error: BaseException | None = None
         for callback in callbacks:
             try:
                 callback(event)
-            except Exception as exc:  # re-raised below, after every subscriber ran
-                if first_error is None:
-                    first_error = exc
-        if first_error is not None:
-            raise first_error
+            except Exception:  # logged, never raised into the writer: see the docstring
+                log.exception("event subscriber %r failed on %s %s", callback, event.kind, event.ids[:20])
 
     def __len__(self) -> int:
         return len(self._callbacks)

@@ -14,7 +14,7 @@ from fusereview.core.project_records import (
     dumps,
     geometry_from_segmentation,
 )
-from fusereview.core.project_schema import Database, UnknownIdError
+from fusereview.core.project_schema import Database, UnknownIdError, now_utc
 from fusereview.core.records import Annotation, ImageRecord
 
 
@@ -49,6 +49,30 @@ class AnnotationsMixin:
         if row is None:
             raise UnknownIdError(f"project {self.root.name} has no annotation with id {annotation_id}")
         return annotation_from_row(row)
+
+    @staticmethod
+    def _record_linked_state(
+        conn: sqlite3.Connection, annotation_id: int, state: str, by: str, *, unlink: bool = False
+    ) -> tuple[int, ...]:
+        """Set the state of the predictions linked to an annotation, recorded like a decision.
+
+        Every state change of a prediction says who and when (``decided_by``/``decided_at``) and
+        is appended to ``decisions``, whichever path made it (a decision, or an edit or delete of
+        the annotation it became). Returns the ids of the predictions changed.
+        """
+        at = now_utc()
+        link = ", annotation_id = NULL" if unlink else ""
+        changed = conn.execute(
+            f"UPDATE predictions SET state = ?, decided_by = ?, decided_at = ?{link} WHERE annotation_id = ?"
+            " RETURNING id",
+            (state, by, at, annotation_id),
+        ).fetchall()
+        ids = tuple(int(r[0]) for r in changed)
+        conn.executemany(
+            "INSERT INTO decisions (prediction_id, state, decided_by, decided_at) VALUES (?, ?, ?, ?)",
+            [(pid, state, by, at) for pid in ids],
+        )
+        return ids
 
     def _insert_annotation(
         self,
@@ -127,10 +151,12 @@ class AnnotationsMixin:
         bbox: Any = None,
         segmentation: Any = None,
         category_id: int | None = None,
+        by: str = "",
     ) -> Annotation:
         """Change an annotation's geometry or category (area recomputed from a new segmentation).
 
-        An annotation made from a prediction marks that prediction ``EDITED``.
+        An annotation made from a prediction marks that prediction ``EDITED``, recorded as a
+        decision of ``by`` (the reviewer's name) now.
         """
         # read and write in one transaction: another process cannot slip a change in between
         with self._db.write() as conn:
@@ -159,34 +185,37 @@ class AnnotationsMixin:
                     annotation_id,
                 ),
             )
-            linked = conn.execute(
-                "UPDATE predictions SET state = 'edited' WHERE annotation_id = ? RETURNING id",
-                (annotation_id,),
-            ).fetchall()
+            linked = self._record_linked_state(conn, annotation_id, "edited", by)
         self.events.emit(Event("annotation_changed", (annotation_id,)))
         if linked:
-            self.events.emit(Event("decided", tuple(r[0] for r in linked)))
+            self.events.emit(Event("decided", linked))
         return self.annotation(annotation_id)
 
-    def delete_annotation(self, annotation_id: int) -> Annotation:
-        """Delete an annotation and return it (for undo). A linked prediction becomes ``REJECTED``."""
+    def delete_annotation(self, annotation_id: int, *, by: str = "") -> Annotation:
+        """Delete an annotation and return it (for undo).
+
+        A linked prediction becomes ``REJECTED``, recorded as a decision of ``by`` now.
+        """
         with self._db.write() as conn:
             old = self.annotation(annotation_id)
             conn.execute("UPDATE annotations SET deleted = 1 WHERE id = ?", (annotation_id,))
-            linked = conn.execute(
-                "UPDATE predictions SET state = 'rejected', annotation_id = NULL WHERE annotation_id = ? RETURNING id",
-                (annotation_id,),
-            ).fetchall()
+            linked = self._record_linked_state(conn, annotation_id, "rejected", by, unlink=True)
         self.events.emit(Event("annotation_changed", (annotation_id,)))
         if linked:
-            self.events.emit(Event("decided", tuple(r[0] for r in linked)))
+            self.events.emit(Event("decided", linked))
         return old
 
-    def restore_annotation(self, annotation: Annotation) -> None:
+    def restore_annotation(self, annotation: Annotation, *, by: str = "", state: str | None = None) -> None:
         """Undo :meth:`delete_annotation`: the annotation comes back with its ids and fields.
 
-        A prediction it was made from is linked to it again (``ACCEPTED``).
+        A prediction it was made from is linked to it again, in ``state`` (``"accepted"`` or
+        ``"edited"``) when given — an undo knows the state it returns to — else in the state it
+        had before the delete: ``EDITED`` if its latest accepting decision was an edit, else
+        ``ACCEPTED`` (read from the ``decisions`` history). The change is recorded as a decision
+        of ``by`` now.
         """
+        if state is not None and state not in ("accepted", "edited"):
+            raise ValueError(f"a restored annotation's prediction is accepted or edited, not {state!r}")
         row = self._db.read_one("SELECT deleted FROM annotations WHERE id = ?", (annotation.id,))
         if row is None:
             raise UnknownIdError(f"project {self.root.name} never had an annotation with id {annotation.id}")
@@ -207,11 +236,26 @@ class AnnotationsMixin:
             )
             relinked = []
             if pred_id is not None:
+                # a linked prediction is accepted or edited; the delete recorded "rejected" on
+                # top, so the latest of those two in its history is the state to come back to
+                last = conn.execute(
+                    "SELECT state FROM decisions WHERE prediction_id = ? AND state IN ('accepted', 'edited')"
+                    " ORDER BY id DESC LIMIT 1",
+                    (pred_id,),
+                ).fetchone()
+                if state is None:
+                    state = last[0] if last else "accepted"
+                at = now_utc()
                 relinked = conn.execute(
-                    "UPDATE predictions SET state = 'accepted', annotation_id = ? WHERE id = ? AND annotation_id IS NULL"
-                    " RETURNING id",
-                    (annotation.id, pred_id),
+                    "UPDATE predictions SET state = ?, decided_by = ?, decided_at = ?, annotation_id = ?"
+                    " WHERE id = ? AND annotation_id IS NULL RETURNING id",
+                    (state, by, at, annotation.id, pred_id),
                 ).fetchall()
+                if relinked:
+                    conn.execute(
+                        "INSERT INTO decisions (prediction_id, state, decided_by, decided_at) VALUES (?, ?, ?, ?)",
+                        (int(pred_id), state, by, at),
+                    )
         self.events.emit(Event("annotation_changed", (annotation.id,)))
         if relinked:
             self.events.emit(Event("decided", (int(pred_id),)))

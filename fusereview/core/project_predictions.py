@@ -21,6 +21,17 @@ from fusereview.core.project_schema import Database, ProjectError, UnknownIdErro
 from fusereview.core.records import RLE, Detection, ImageRecord, Prediction, ReviewState
 
 
+def category_key_prefix(category_id: int) -> str:
+    """The prefix that marks a prediction cache key as belonging to one category: ``c<id>-``.
+
+    :func:`fusereview.models.base.cache_key` starts every key made with a ``category_id`` with it,
+    so that :meth:`PredictionsMixin.store_predictions` can find the cache entries of a category
+    (prompt and threshold are hashed, the category is not: two categories prompted with the same
+    text must never share an entry).
+    """
+    return f"c{int(category_id)}-"
+
+
 class PredictionsMixin:
     """The prediction and decision methods of :class:`~fusereview.core.project.Project` (see there)."""
 
@@ -31,22 +42,65 @@ class PredictionsMixin:
 
     # ----------------------------------------------------------------------------------- predictions
     def store_predictions(
-        self, image_id: int, model: str, cache_key: str, detections: list[Detection]
+        self,
+        image_id: int,
+        model: str,
+        cache_key: str,
+        detections: list[Detection],
+        *,
+        category_id: int | None = None,
     ) -> list[Prediction]:
         """Store one image's detections from one model run, and mark the image as cached for it.
 
-        Earlier *pending* predictions of the same (image, model, cache key) are replaced; decided
-        ones are kept (they carry the reviewer's work).
+        The stored set becomes the *current* prediction set of (image, category), for every
+        category it is for: ``category_id`` when given (then every detection must be of that
+        category, and an empty list still counts: "this prompt finds nothing here"), else the
+        categories of the detections.
+
+        Superseding (what happens to older predictions of the same image and category):
+
+        - *Pending* predictions of that image and category are **deleted**, whatever their model
+          or cache key (an older prompt, threshold or model), as are earlier pending predictions
+          of the same (image, model, cache key). They are model output nobody has looked at yet,
+          and the review queue must show only current predictions. Deleting them (rather than
+          giving them a hidden state) keeps every reader right without a filter: the queue, the
+          pending counts and ``only_reviewed`` export. Their ids are never handed out again
+          (AUTOINCREMENT); subscribers hear of them as ``predictions_removed``.
+        - *Decided* predictions (accepted, rejected, edited) are kept: they are the reviewer's work.
+        - The cache entries of those older sets are dropped (entries whose key has the category's
+          :func:`category_key_prefix`, or that hold a prediction of this image and category), so
+          that switching back to an older prompt predicts again instead of finding a set whose
+          pending predictions are gone. An entry with an untagged key and no prediction of the
+          category cannot be told apart and stays.
+
+        Parameters
+        ----------
+        image_id, model, cache_key:
+            The cache entry: image, model fingerprint and
+            :func:`~fusereview.models.base.cache_key` (prompt, threshold, category).
+        detections:
+            The model's detections for this image.
+        category_id:
+            The category this set answers (the model layer always passes it; keyword only, for
+            the callers written before it existed).
 
         Raises
         ------
         ProjectError
-            A detection's mask is not at the image's size, or its category is unknown.
+            A detection's mask is not at the image's size, or its category is unknown or not
+            ``category_id``.
         """
         image = self.image(image_id)
+        if category_id is not None:
+            self._check_category(category_id)
         rows = []
         for i, det in enumerate(detections):
             self._check_category(det.category_id)
+            if category_id is not None and det.category_id != category_id:
+                raise ProjectError(
+                    f"{image.file_name}: detection {i}: category {det.category_id} in a prediction set "
+                    f"stored for category {category_id}"
+                )
             if det.mask is not None and list(det.mask.get("size", [])) != [image.height, image.width]:
                 raise ProjectError(
                     f"{image.file_name}: detection {i}: mask size {det.mask.get('size')} is not the image's "
@@ -65,12 +119,10 @@ class PredictionsMixin:
                     mask,
                 )
             )
+        categories = sorted({category_id} if category_id is not None else {d.category_id for d in detections})
         current = self._current_hash(image_id)
         with self._db.write() as conn:
-            conn.execute(
-                "DELETE FROM predictions WHERE image_id = ? AND model = ? AND cache_key = ? AND state = 'pending'",
-                (image_id, model, cache_key),
-            )
+            removed = self._supersede(conn, image_id, model, cache_key, categories)
             # AUTOINCREMENT: the ids of replaced predictions are never handed out again (a view
             # holding an old id must not find another prediction under it)
             first = self._prediction_sequence(conn) + 1
@@ -93,9 +145,38 @@ class PredictionsMixin:
         ids = tuple(range(first, last + 1))
         if len(ids) != len(rows):  # cannot happen inside one IMMEDIATE transaction; never hide it
             raise ProjectError(f"project {self.root.name}: prediction ids not consecutive")
+        if removed:
+            self.events.emit(Event("predictions_removed", removed))
         if ids:
             self.events.emit(Event("predictions_added", ids))
         return self._predictions_by_id(ids)
+
+    @staticmethod
+    def _supersede(
+        conn: sqlite3.Connection, image_id: int, model: str, cache_key: str, categories: list[int]
+    ) -> tuple[int, ...]:
+        """Delete what a new set of (image, model, cache key) for ``categories`` supersedes.
+
+        Returns the ids of the deleted pending predictions (see :meth:`store_predictions`).
+        """
+        # cache entries first: the rule "holds a prediction of this category" must still see the
+        # pending rows deleted below
+        for cat in categories:
+            prefix = category_key_prefix(cat)
+            conn.execute(
+                "DELETE FROM prediction_cache AS c WHERE c.image_id = ? AND NOT (c.model = ? AND c.cache_key = ?)"
+                " AND (substr(c.cache_key, 1, ?) = ? OR EXISTS (SELECT 1 FROM predictions p"
+                " WHERE p.image_id = c.image_id AND p.model = c.model AND p.cache_key = c.cache_key"
+                " AND p.category_id = ?))",
+                (image_id, model, cache_key, len(prefix), prefix, cat),
+            )
+        marks = ",".join("?" * len(categories))
+        deleted = conn.execute(
+            "DELETE FROM predictions WHERE image_id = ? AND state = 'pending'"
+            f" AND ((model = ? AND cache_key = ?) OR category_id IN ({marks})) RETURNING id",
+            (image_id, model, cache_key, *categories),
+        ).fetchall()
+        return tuple(sorted(int(r[0]) for r in deleted))
 
     @staticmethod
     def _prediction_sequence(conn: sqlite3.Connection) -> int:

@@ -9,6 +9,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from fusereview.core.errors import FusereviewError
+from fusereview.core.project_predictions import category_key_prefix
 from fusereview.core.records import Detection
 
 __all__ = ["Detection", "DeviceError", "Predictor", "cache_key", "select_device"]
@@ -46,15 +47,32 @@ class Predictor(Protocol):
         ...
 
 
-def cache_key(prompt: str, threshold: float) -> str:
-    """The prediction cache key of a prompt and score threshold.
+def cache_key(prompt: str, threshold: float, *, category_id: int | None = None) -> str:
+    """The prediction cache key of a prompt and score threshold (and the category it is for).
 
     Prompts are compared as the tokenizer sees them (lowercased, spaces collapsed): ``"Fuse  Neutrals"``
     and ``"fuse neutrals"`` give the same predictions, so they share cache entries.
+
+    Parameters
+    ----------
+    prompt, threshold:
+        What the model was asked and the score cut.
+    category_id:
+        The category the prompt stands for. Always pass it when storing or looking up a
+        project's predictions: two categories prompted with the same text must not share a key
+        (storing the second would replace the first one's predictions). The key then starts with
+        :func:`~fusereview.core.project_predictions.category_key_prefix` (``c<id>-``), which is
+        how the project finds a category's older cache entries when a new set supersedes them.
+        Without it the key is the version-1 key (prompt and threshold only), kept for callers
+        that key something else than a project's per-category cache.
     """
     norm = " ".join(prompt.lower().split())
-    text = f"v1|{norm}|{float(threshold):.6g}"
-    return hashlib.blake2b(text.encode("utf-8"), digest_size=10).hexdigest()
+    if category_id is None:
+        text = f"v1|{norm}|{float(threshold):.6g}"
+        return hashlib.blake2b(text.encode("utf-8"), digest_size=10).hexdigest()
+    text = f"v2|{int(category_id)}|{norm}|{float(threshold):.6g}"
+    digest = hashlib.blake2b(text.encode("utf-8"), digest_size=10).hexdigest()
+    return category_key_prefix(category_id) + digest
 
 
 def select_device(requested: str | None = None) -> str:

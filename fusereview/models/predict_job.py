@@ -2,9 +2,11 @@
 
 The cache lives in the project database (:meth:`Project.store_predictions` /
 :meth:`Project.cached_predictions`), keyed by the image's content hash, the model fingerprint and
-:func:`~fusereview.models.base.cache_key` (prompt text + threshold). So re-opening a project shows
-stored predictions at once, and only what a changed model, prompt or image file invalidates is
-predicted again.
+:func:`~fusereview.models.base.cache_key` (prompt text + threshold + category id: two categories with
+the same prompt text keep separate entries). So re-opening a project shows stored predictions at
+once, and only what a changed model, prompt or image file invalidates is predicted again. Storing a
+category's new set supersedes that image and category's older pending predictions (another prompt,
+threshold or model): see :meth:`Project.store_predictions`.
 """
 
 from __future__ import annotations
@@ -88,7 +90,8 @@ def plan(
         need = [
             (cid, text)
             for cid, text in prompts
-            if project.cached_predictions(rec.id, fingerprint, cache_key(text, threshold)) is None
+            if project.cached_predictions(rec.id, fingerprint, cache_key(text, threshold, category_id=cid))
+            is None
         ]
         if need:
             work.append(WorkItem(rec, need))
@@ -215,7 +218,8 @@ def store_results(project: Any, fingerprint: str, results: Iterable[JobResult], 
         if res.error is not None:
             continue
         for cid, dets in res.detections.items():
-            project.store_predictions(res.image_id, fingerprint, cache_key(prompts[cid], threshold), dets)
+            key = cache_key(prompts[cid], threshold, category_id=cid)
+            project.store_predictions(res.image_id, fingerprint, key, dets, category_id=cid)
             n += len(dets)
     return n
 
@@ -323,8 +327,10 @@ def coco_results(
     out: list[dict[str, Any]] = []
     for rec in project.images(split):
         image_id = project.coco_image_id(rec.id) if split else rec.id
-        for _cid, text in prompts:
-            preds = project.cached_predictions(rec.id, fingerprint, cache_key(text, threshold))
+        for cid, text in prompts:
+            preds = project.cached_predictions(
+                rec.id, fingerprint, cache_key(text, threshold, category_id=cid)
+            )
             for p in preds or []:
                 x0, y0, x1, y1 = p.box
                 entry: dict[str, Any] = {

@@ -135,6 +135,9 @@ def test_device_override_and_errors() -> None:
 
 def test_cache_key_changes_with_prompt_and_threshold_only() -> None:
     assert cache_key("Fuse  Neutrals", 0.3) == cache_key("fuse neutrals", 0.3)
+    # two categories prompted with the same text must never share an entry
+    assert cache_key("part", 0.3, category_id=1) != cache_key("part", 0.3, category_id=2)
+    assert cache_key("part", 0.3, category_id=1).startswith("c1-")
     assert cache_key("fuse neutrals", 0.3) != cache_key("fuse neutral", 0.3)
     assert cache_key("fuse neutrals", 0.3) != cache_key("fuse neutrals", 0.35)
 
@@ -160,7 +163,7 @@ def test_predict_project_fills_and_uses_the_cache(project: Project, predictor: S
         image_id = project.images()[0].id
         cat = project.categories()[0]
         cached = project.cached_predictions(
-            image_id, predictor.fingerprint, cache_key(cat.prompt or cat.name, 0.0)
+            image_id, predictor.fingerprint, cache_key(cat.prompt or cat.name, 0.0, category_id=cat.id)
         )
         assert cached is not None and len(cached) == 30
         # re-run: everything cached, no model call
@@ -187,9 +190,10 @@ def test_bad_image_mid_batch_is_reported_and_the_rest_kept(
         counts["failures"][0]["image_id"] == broken.id
         and broken.file_name in counts["failures"][0]["file_name"]
     )
-    prompt = project.categories()[0].prompt or project.categories()[0].name
+    cat = project.categories()[0]
+    key = cache_key(cat.prompt or cat.name, 0.0, category_id=cat.id)
     for rec in records:
-        got = project.cached_predictions(rec.id, predictor.fingerprint, cache_key(prompt, 0.0))
+        got = project.cached_predictions(rec.id, predictor.fingerprint, key)
         assert (got is None) == (rec.id == broken.id)
 
 
@@ -237,5 +241,6 @@ def test_stop_and_priority(project: Project, predictor: Sam3Predictor) -> None:
     finally:
         del predictor.predict
     assert counts["stopped"] and counts["predicted"] == 1 and order == [1]
-    prompt = project.categories()[0].prompt or project.categories()[0].name
-    assert project.cached_predictions(ids[-1], predictor.fingerprint, cache_key(prompt, 0.0)) is not None
+    cat = project.categories()[0]
+    key = cache_key(cat.prompt or cat.name, 0.0, category_id=cat.id)
+    assert project.cached_predictions(ids[-1], predictor.fingerprint, key) is not None
