@@ -26,7 +26,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "export": ("fusereview.commands.export", "export a project's annotations as COCO json"),
     "synth": ("fusereview.commands.synth", "generate a synthetic fuse-box dataset (Roboflow layout)"),
     "predict": ("fusereview.commands.predict", "run a SAM3 model over a dataset or project"),
-    "convert": ("fusereview.commands.convert", "convert an official sam3.pt / checkpoint.pt to fusereview's format"),
+    "convert": (
+        "fusereview.commands.convert",
+        "convert an official sam3.pt / checkpoint.pt to fusereview's format",
+    ),
     "train": ("fusereview.commands.train", "fine-tune a SAM3 model on a project"),
     "eval": ("fusereview.commands.eval", "COCO metrics and per-image errors of a model on a split"),
     "compare": ("fusereview.commands.compare", "compare two models on the same split"),

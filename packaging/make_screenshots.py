@@ -1,15 +1,14 @@
-"""Regenerate the README screenshots (``docs/screenshots/*.png``) from the synthetic dataset.
+"""Regenerate the README screenshots (``docs/screenshots/*.png``) from the demo project.
 
 Usage::
 
-    python packaging/make_screenshots.py [--out docs/screenshots] [--model SPEC]
+    python packaging/make_screenshots.py [--out docs/screenshots] [--model SPEC] [--size 1400x900]
 
-Without ``--model``, the predictions shown are *illustrations*: the synthetic dataset's ground
-truth, slightly shifted, with made-up scores, plus a few false positives, stored under the model
-name ``illustration (ground truth + noise)`` (the details panel shows that name). The tiny model
-that ships for tests is untrained, and its predictions would show nothing a reader could learn
-from. With ``--model``, a real model predicts the dataset and the screenshots show its output.
-Everything runs offscreen; the window is rendered by ``fusereview gui --screenshot``'s code path.
+Everything is real: the demo project (the synthetic fuse-box dataset ``fusereview demo`` uses), the
+shipped demo model's predictions (or ``--model``'s), a fine-tuning run of the ``fast`` preset
+captured while it runs, and the evaluation of the model's predictions on the test split. Every
+window is rendered offscreen by the code path of ``fusereview gui --screenshot``. Writes
+``start.png``, ``review.png``, ``edit.png``, ``training.png`` and ``evaluation.png``.
 """
 
 from __future__ import annotations
@@ -22,101 +21,57 @@ from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-import numpy as np
 
-ILLUSTRATION = "illustration (ground truth + noise)"
+def _wait(condition, seconds: float, what: str) -> None:
+    from fusereview.qt.app import wait_until
 
-
-def store_illustrative_predictions(project, seed: int = 0) -> int:
-    """Predictions made from the ground truth (shifted a little) plus false positives."""
-    from fusereview.core.geometry import mask_to_rle, segmentation_to_rle
-    from fusereview.core.records import Detection
-
-    rng = np.random.default_rng(seed)
-    n = 0
-    for img in project.images():
-        dets = []
-        for ann in project.annotations(image_id=img.id):
-            rle = segmentation_to_rle(ann.segmentation, img.height, img.width)
-            if rle is None:
-                continue
-            dx, dy = rng.integers(-2, 3, size=2)
-            from fusereview.core.geometry import rle_to_mask
-
-            m = np.roll(rle_to_mask(rle), (int(dy), int(dx)), axis=(0, 1))
-            ys, xs = np.nonzero(m)
-            if len(xs) == 0:
-                continue
-            box = (float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1))
-            dets.append(
-                Detection(
-                    box, float(rng.uniform(0.45, 0.97)), mask_to_rle(m), ann.category_id, "fuse neutrals"
-                )
-            )
-        for _ in range(int(rng.integers(1, 3))):  # false positives, low scores
-            w, h = (int(v) for v in rng.integers(20, 50, size=2))
-            x, y = int(rng.integers(0, img.width - w)), int(rng.integers(0, img.height - h))
-            m = np.zeros((img.height, img.width), dtype=bool)
-            m[y : y + h, x : x + w] = True
-            cat = project.categories()[0].id
-            dets.append(
-                Detection(
-                    (x, y, x + w, y + h), float(rng.uniform(0.05, 0.4)), mask_to_rle(m), cat, "fuse neutrals"
-                )
-            )
-        n += len(project.store_predictions(img.id, ILLUSTRATION, "illustration", dets))
-    return n
+    if not wait_until(condition, seconds):
+        raise SystemExit(f"make_screenshots: gave up waiting for {what} after {seconds:.0f} s")
 
 
 def main() -> int:
+    """Render every screenshot; returns the exit code."""
     parser = argparse.ArgumentParser(description="Regenerate the README screenshots.")
     parser.add_argument(
         "--out", type=Path, default=Path(__file__).resolve().parents[1] / "docs" / "screenshots"
     )
-    parser.add_argument("--model", help="predict with this model instead of illustrative predictions")
-    parser.add_argument("--size", default="1400x860", help="window size WxH")
+    parser.add_argument("--model", help="model to predict and train with (default: the shipped demo model)")
+    parser.add_argument("--size", default="1400x900", help="window size WxH")
     args = parser.parse_args()
     w, h = (int(v) for v in args.size.split("x"))
 
     from PySide6.QtCore import QSettings
 
-    from fusereview.core.coco import load_dataset
-    from fusereview.core.project import Project
     from fusereview.core.records import ReviewState
-    from fusereview.core.synthetic import generate_dataset
+    from fusereview.demo.project import demo_model_dir, prepare_demo_project
     from fusereview.qt.app import make_app, run_gui
 
+    model = args.model or str(demo_model_dir())
     make_app()
     args.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         settings = QSettings(str(tmp / "settings.ini"), QSettings.Format.IniFormat)
-        print("generating the synthetic dataset", file=sys.stderr)
-        dataset = generate_dataset(tmp / "fuse-neutrals", images=35, size=512, seed=0)
-        project_dir = tmp / "fuse-neutrals.fusereview"
-        with Project.create(project_dir, load_dataset(dataset)) as project:
-            if not args.model:
-                store_illustrative_predictions(project)
-                # a review in progress: the first image half decided
-                first = project.images()[0].id
-                preds = sorted(project.predictions(image_id=first), key=lambda p: -p.score)
-                for p in preds[: len(preds) // 2]:
-                    project.decide(p.id, ReviewState.ACCEPTED if p.score > 0.4 else ReviewState.REJECTED)
+        project = prepare_demo_project(tmp / "demo", progress=lambda m: print(m, file=sys.stderr))
+        project_dir = str(project.root)
+        project.close()
+        common = {"settings": settings, "size": (w, h)}
 
-        run_gui(None, None, str(args.out / "start.png"), settings=settings, size=(w, h))
+        run_gui(None, None, str(args.out / "start.png"), **common)
 
         def review(window) -> None:
-            window.controller.go_to_row(0)
+            # a review in progress: the first image's confident predictions accepted, the weakest rejected
+            c = window.controller
+            first = window.project.images()[0].id
+            preds = sorted(window.project.predictions(image_id=first), key=lambda p: -p.score)
+            for p in preds[:2]:
+                window.project.decide(p.id, ReviewState.ACCEPTED, by="screenshot")
+            if len(preds) > 3:
+                window.project.decide(preds[-1].id, ReviewState.REJECTED, by="screenshot")
+            c.go_to_row(0)
             window.view.fit()
 
-        run_gui(
-            str(project_dir),
-            args.model,
-            str(args.out / "review.png"),
-            settings=settings,
-            size=(w, h),
-            window_hook=review,
-        )
+        run_gui(project_dir, model, str(args.out / "review.png"), window_hook=review, **common)
 
         def edit(window) -> None:
             c = window.controller
@@ -124,22 +79,52 @@ def main() -> int:
             ov = window.scene.overlay(c.selected)
             if ov is not None:
                 x0, y0, x1, y1 = ov.box
-                window.view.set_zoom(4.0)
+                window.view.set_zoom(3.0)
                 window.view.centerOn((x0 + x1) / 2, (y0 + y1) / 2)
             window.set_tool("brush")
             window.details_dock.raise_()
 
-        run_gui(
-            str(project_dir),
-            args.model,
-            str(args.out / "edit.png"),
-            settings=settings,
-            size=(w, h),
-            window_hook=edit,
-        )
-    for name in ("start.png", "review.png", "edit.png"):
+        run_gui(project_dir, model, str(args.out / "edit.png"), window_hook=edit, **common)
+
+        def training(window) -> None:
+            # "Retrain" with the fast preset, captured mid-run once a validation point is plotted
+            window.training_dock.show()
+            window.training_dock.raise_()
+            window.resizeDocks([window.training_dock], [int(h * 0.55)], _vertical())
+            _wait(lambda: window.training_panel is not None, 10, "the training panel")
+            panel = window.training_panel
+            panel.preset.setCurrentText("fast")
+            panel.retrain_btn.click()
+            _wait(
+                lambda: panel.plots.points("val_AP50") >= 2 or not panel.is_training(),
+                600,
+                "two validations of the fast preset",
+            )
+
+        run_gui(project_dir, model, str(args.out / "training.png"), window_hook=training, **common)
+
+        def evaluation(window) -> None:
+            window.evaluation_dock.show()
+            window.evaluation_dock.raise_()
+            window.resizeDocks([window.evaluation_dock], [int(h * 0.55)], _vertical())
+            _wait(lambda: window.evaluation_panel is not None, 10, "the evaluation panel")
+            panel = window.evaluation_panel
+            panel.set_project(window.project)
+            job = panel.evaluate_project()
+            if job is None:
+                raise SystemExit("make_screenshots: no stored predictions to evaluate")
+            _wait(lambda: bool(panel.evaluations), 120, "the evaluation")
+
+        run_gui(project_dir, model, str(args.out / "evaluation.png"), window_hook=evaluation, **common)
+    for name in ("start.png", "review.png", "edit.png", "training.png", "evaluation.png"):
         print(args.out / name)
     return 0
+
+
+def _vertical():
+    from PySide6.QtCore import Qt
+
+    return Qt.Orientation.Vertical
 
 
 if __name__ == "__main__":

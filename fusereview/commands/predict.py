@@ -7,14 +7,12 @@ ranks; rank 0 stores the merged results and writes ``--out``.
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 from fusereview.core.errors import FusereviewError
+from fusereview.core.files import write_json_atomic
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -68,21 +66,6 @@ class ProgressBar:
         print(
             f"\r{self.label} [{bar}] {done}/{total} ({rate:.2f} img/s)", end=end, file=sys.stderr, flush=True
         )
-
-
-def write_json_atomic(data: object, out: Path) -> None:
-    """Write JSON through a temporary file in the same folder, fsync, rename."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def run(args: argparse.Namespace) -> int:

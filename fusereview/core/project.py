@@ -413,9 +413,19 @@ class Project(AnnotationsMixin, PredictionsMixin):
 
     # ------------------------------------------------------------------------------ runs and settings
     def add_run(self, run_dir: str | Path, config: dict) -> int:
-        """Register a training run; returns its id."""
+        """Register a training run; returns its id.
+
+        A run folder is one run: registering it again (a resumed run) returns the existing id,
+        with ``config`` updated, instead of adding a second row.
+        """
         at = now_utc()
         with self._db.write() as conn:
+            row = conn.execute("SELECT id FROM runs WHERE run_dir = ?", (str(run_dir),)).fetchone()
+            if row is not None:
+                conn.execute(
+                    "UPDATE runs SET config = ?, updated_at = ? WHERE id = ?", (dumps(config), at, row[0])
+                )
+                return int(row[0])
             cur = conn.execute(
                 "INSERT INTO runs (run_dir, config, created_at, updated_at) VALUES (?, ?, ?, ?)",
                 (str(run_dir), dumps(config), at, at),

@@ -1,0 +1,65 @@
+"""The details panel: what the selected item is (category, score, source model, area, state)."""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import QFormLayout, QLabel, QWidget
+
+from fusereview.core.geometry import rle_area
+from fusereview.qt.controller import ReviewController
+
+
+class DetailsPanel(QWidget):
+    """Read-only description of the selected prediction or annotation, read from the project."""
+
+    FIELDS = ("item", "category", "score", "model", "area", "state", "decided")
+
+    def __init__(self, controller: ReviewController, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.controller = controller
+        self.setObjectName("details_panel")
+        form = QFormLayout(self)
+        self.labels: dict[str, QLabel] = {}
+        for name in self.FIELDS:
+            label = QLabel("–")
+            label.setObjectName(f"details_{name}")
+            self.labels[name] = label
+            form.addRow(name, label)
+        # every selection change and every change of the shown items comes as a new context
+        controller.context_changed.connect(lambda *_: self.show_key(controller.selected))
+
+    def show_key(self, key: object) -> None:
+        """Describe an item (``None`` clears)."""
+        values = dict.fromkeys(self.FIELDS, "–")
+        project = self.controller.project
+        cats = {c.id: c.name for c in self.controller.categories}
+        if isinstance(key, tuple) and key[0] == "pred":
+            p = project.prediction(int(key[1]))
+            ann = project.annotation(p.annotation_id) if p.annotation_id is not None else None
+            cat = ann.category_id if ann is not None else p.category_id
+            area = (
+                ann.area
+                if ann is not None
+                else (rle_area(p.mask) if p.mask else (p.box[2] - p.box[0]) * (p.box[3] - p.box[1]))
+            )
+            values.update(
+                item=f"prediction {p.id}",
+                category=cats.get(cat, str(cat)),
+                score=f"{p.score:.3f}",
+                model=p.model,
+                area=f"{area:.0f} px",
+                state=p.state.value if hasattr(p.state, "value") else str(p.state),
+                decided=f"{p.decided_by or '?'} {p.decided_at}"
+                if p.decided_at and p.state != "pending"
+                else "–",
+            )
+        elif isinstance(key, tuple) and key[0] == "gt":
+            a = project.annotation(int(key[1]))
+            values.update(
+                item=f"annotation {a.id}",
+                category=cats.get(a.category_id, str(a.category_id)),
+                model="ground truth" if a.source == "gt" else f"drawn ({a.source})",
+                area=f"{a.area:.0f} px",
+                state="ground truth" if a.source == "gt" else "added",
+            )
+        for name, value in values.items():
+            self.labels[name].setText(value)

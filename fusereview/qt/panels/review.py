@@ -1,0 +1,136 @@
+"""The review panel: the queue of pending predictions, its order and filters, and the macros."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QItemSelectionModel, QModelIndex, Qt
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QDoubleSpinBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from fusereview.qt.controller import ReviewController
+from fusereview.qt.models.queue import ORDERS
+
+
+class ReviewPanel(QWidget):
+    """Queue table (a view over the controller's queue model) with filter controls."""
+
+    def __init__(self, controller: ReviewController, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.controller = controller
+        self.setObjectName("review_panel")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+
+        row = QHBoxLayout()
+        self.order = QComboBox()
+        for key, label in ORDERS.items():
+            self.order.addItem(label, key)
+        self.split = QComboBox()
+        self.split.addItem("all splits", None)
+        for name in controller.project.splits():
+            self.split.addItem(name, name)
+        self.category = QComboBox()
+        self.category.addItem("all categories", None)
+        for cat in controller.categories:
+            self.category.addItem(cat.name, cat.id)
+        for w in (self.order, self.split, self.category):
+            w.setFocusPolicy(Qt.FocusPolicy.ClickFocus)  # keys stay with the review shortcuts
+            row.addWidget(w)
+        layout.addLayout(row)
+
+        scores = QHBoxLayout()
+        scores.addWidget(QLabel("score"))
+        self.score_min = QDoubleSpinBox()
+        self.score_max = QDoubleSpinBox()
+        for box, value in ((self.score_min, 0.0), (self.score_max, 1.0)):
+            box.setRange(0.0, 1.0)
+            box.setSingleStep(0.05)
+            box.setDecimals(2)
+            box.setValue(value)
+            box.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
+            scores.addWidget(box)
+        self.count = QLabel()
+        scores.addWidget(self.count, 1, Qt.AlignmentFlag.AlignRight)
+        layout.addLayout(scores)
+
+        self.table = QTableView()
+        self.table.setObjectName("queue")
+        self.table.setModel(controller.queue_model)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
+        self.table.verticalHeader().setVisible(False)
+        self.table.verticalHeader().setDefaultSectionSize(20)
+        self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        # uniform row heights: the view never measures 100,000 rows
+        self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+        layout.addWidget(self.table, 1)
+
+        macros = QHBoxLayout()
+        self.accept_above = QPushButton("Accept ≥ threshold")
+        self.accept_above.setToolTip(
+            "Accept every pending prediction of this image at or above the threshold (Shift+A)"
+        )
+        self.reject_below = QPushButton("Reject < threshold")
+        self.reject_below.setToolTip(
+            "Reject every pending prediction of this image below the threshold (Shift+R)"
+        )
+        for b in (self.accept_above, self.reject_below):
+            b.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+            macros.addWidget(b)
+        layout.addLayout(macros)
+
+        self.order.currentIndexChanged.connect(self._filters_changed)
+        self.split.currentIndexChanged.connect(self._filters_changed)
+        self.category.currentIndexChanged.connect(self._filters_changed)
+        self.score_min.valueChanged.connect(self._filters_changed)
+        self.score_max.valueChanged.connect(self._filters_changed)
+        self.table.clicked.connect(self._clicked)
+        self.accept_above.clicked.connect(lambda: controller.accept_above())
+        self.reject_below.clicked.connect(lambda: controller.reject_below())
+        controller.selection_changed.connect(self._follow_selection)
+        model = controller.queue_model
+        for sig in (model.modelReset, model.rowsRemoved, model.rowsInserted):
+            sig.connect(self._update_count)
+        self._update_count()
+
+    def _filters_changed(self) -> None:
+        self.controller.set_queue_filter(
+            order=self.order.currentData(),
+            split=self.split.currentData(),
+            category_id=self.category.currentData(),
+            score_min=self.score_min.value(),
+            score_max=self.score_max.value(),
+        )
+        self.controller.go_to_row(0)
+
+    def _clicked(self, index: QModelIndex) -> None:
+        self.controller.go_to_row(index.row())
+
+    def _follow_selection(self, key: object) -> None:
+        sel = self.table.selectionModel()
+        if not (isinstance(key, tuple) and key[0] == "pred"):
+            sel.clearSelection()
+            return
+        row = self.controller.queue_model.row_of(int(key[1]))
+        if row is None:
+            sel.clearSelection()
+            return
+        index = self.controller.queue_model.index(row, 0)
+        flags = QItemSelectionModel.SelectionFlag.ClearAndSelect | QItemSelectionModel.SelectionFlag.Rows
+        sel.select(index, flags)
+        self.table.scrollTo(index)
+
+    def _update_count(self, *_: object) -> None:
+        n = self.controller.queue_model.rowCount()
+        self.count.setText(f"{n:,} pending")

@@ -1,0 +1,490 @@
+"""The training panel: retrain, watch live plots, stop / resume, open any run folder.
+
+:class:`TrainingPanel` is a standalone ``QWidget`` (the main window docks it). Training runs in a
+:class:`TrainingWorker` moved to a ``QThread``; the engine's :class:`~fusereview.training.hooks.CallbackHook`
+hands the worker plain dicts (the ``metrics.jsonl`` records), which cross to the GUI thread through a
+signal. A run folder opened with "Open run folder…" is followed by polling its ``metrics.jsonl``
+(a run on a remote GPU server, in a synced folder, plots while it grows).
+
+Closing: :meth:`TrainingPanel.shutdown` asks the engine to stop (it saves ``last``), then ``quit()``
+and ``wait()`` — a running ``QThread`` that is destroyed would abort the process.
+"""
+
+from __future__ import annotations
+
+import math
+import traceback
+from pathlib import Path
+from typing import Any
+
+import pyqtgraph as pg
+from PySide6.QtCore import QObject, Qt, QThread, QTimer, Signal, Slot
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFileDialog,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from fusereview.core.errors import FusereviewError
+from fusereview.training.losses import COMPONENTS
+from fusereview.training.presets import PRESETS
+from fusereview.training.runs import MetricsFollower, list_runs
+
+LOSS_KEYS = ("loss", *COMPONENTS)  # the total, then every component the engine logs
+VAL_KEYS = ("AP", "AP50", "AP75")
+_COLOURS = ("w", "r", "g", "b", "c", "m", "y", (255, 140, 0), (150, 150, 255))
+
+
+class TrainingWorker(QObject):
+    """Runs one training (new or resumed) in a worker thread; emits plain dicts.
+
+    Parameters
+    ----------
+    source:
+        Project folder or dataset folder (a project is opened inside the thread: SQLite
+        connections belong to the thread that made them).
+    model_spec:
+        The model to start from.
+    preset:
+        Preset name.
+    run_dir:
+        The run folder (new, or the one to resume).
+    resume:
+        Continue ``run_dir`` from its last checkpoint.
+    overrides:
+        TrainConfig fields to change (tests use short runs).
+
+    Signals
+    -------
+    record(dict):
+        A step / epoch / val / end record.
+    finished(dict):
+        ``{"status", "message", "run_dir", "best_map", "best_path"}`` once the run has ended.
+    failed(str):
+        A one-line message when the run could not start or crashed.
+    """
+
+    record = Signal(dict)
+    finished = Signal(dict)
+    failed = Signal(str)
+
+    def __init__(
+        self,
+        source: Path,
+        model_spec: str,
+        preset: str,
+        run_dir: Path,
+        *,
+        resume: bool = False,
+        overrides: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        self.source = Path(source)
+        self.model_spec = model_spec
+        self.preset = preset
+        self.run_dir = Path(run_dir)
+        self.resume = resume
+        self.overrides = dict(overrides or {})
+        self._trainer: Any = None
+        self._stop = False
+
+    def request_stop(self) -> None:
+        """Ask the run to stop after its current step (thread-safe flags only)."""
+        self._stop = True
+        if self._trainer is not None:
+            self._trainer.request_stop()
+
+    @Slot()
+    def run(self) -> None:
+        """Train (in the worker thread); reports through signals, never raises."""
+        project = None
+        try:
+            from fusereview.training.engine import Trainer
+            from fusereview.training.hooks import CallbackHook
+            from fusereview.training.presets import preset_config
+
+            if (self.source / "project.db").exists():
+                from fusereview.core.project import Project
+
+                project = Project.open(self.source)
+            data = project if project is not None else self.source
+            cfg = preset_config(self.preset, **self.overrides)
+            self._trainer = Trainer(
+                data,
+                self.model_spec,
+                cfg,
+                self.run_dir,
+                hooks=[CallbackHook(self.record.emit)],
+                resume=self.resume,
+                project=project,
+            )
+            if self._stop:
+                self._trainer.request_stop()
+            result = self._trainer.train()
+            self.finished.emit(
+                {
+                    "status": result.status,
+                    "message": result.message,
+                    "run_dir": str(result.run_dir),
+                    "best_map": result.best_map,
+                    "best_path": str(result.best_path) if result.best_path is not None else None,
+                }
+            )
+        except FusereviewError as exc:
+            self.failed.emit(str(exc))
+        except Exception as exc:  # a bug: log the traceback, tell the user in one line, keep the GUI alive
+            traceback.print_exc()
+            self.failed.emit(f"{type(exc).__name__}: {exc}")
+        finally:
+            if project is not None:
+                project.close()
+
+
+class RunPlots(QWidget):
+    """The plots of one run: losses, learning rate, validation AP, images/s, GPU memory.
+
+    Feed it records with :meth:`add`; :meth:`clear` starts over.
+    """
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        grid = QGridLayout(self)
+        self.loss_plot = pg.PlotWidget(title="loss")
+        self.loss_plot.addLegend(offset=(5, 5))
+        self.lr_plot = pg.PlotWidget(title="learning rate")
+        self.val_plot = pg.PlotWidget(title="validation (bbox)")
+        self.val_plot.addLegend(offset=(5, 5))
+        self.speed_plot = pg.PlotWidget(title="images/s")
+        self.mem_plot = pg.PlotWidget(title="GPU memory (GB)")
+        for i, w in enumerate((self.loss_plot, self.lr_plot, self.val_plot, self.speed_plot, self.mem_plot)):
+            w.setLabel("bottom", "epoch")
+            grid.addWidget(w, i // 2, i % 2)
+        self.curves: dict[str, pg.PlotDataItem] = {}
+        for i, k in enumerate(LOSS_KEYS):
+            self.curves[k] = self.loss_plot.plot(
+                name=k.replace("loss_", "") if k != "loss" else "total",
+                pen=pg.mkPen(_COLOURS[i], width=2 if k == "loss" else 1),
+            )
+        self.curves["lr"] = self.lr_plot.plot(pen="y")
+        for i, k in enumerate(VAL_KEYS):
+            self.curves[f"val_{k}"] = self.val_plot.plot(
+                name=k, pen=_COLOURS[i + 1], symbol="o", symbolSize=5
+            )
+        self.curves["images_per_s"] = self.speed_plot.plot(pen="c")
+        self.curves["gpu_mem_gb"] = self.mem_plot.plot(pen="m")
+        self.data: dict[str, tuple[list[float], list[float]]] = {k: ([], []) for k in self.curves}
+        self.last_step: dict[str, Any] = {}
+        self.ended: dict[str, Any] | None = None
+
+    def clear(self) -> None:
+        """Forget every point."""
+        for k in self.data:
+            self.data[k] = ([], [])
+            self.curves[k].setData([], [])
+        self.last_step = {}
+        self.ended = None
+
+    def set_log_scale(self, on: bool) -> None:
+        """Log scale for the loss plot."""
+        self.loss_plot.setLogMode(y=on)
+
+    def points(self, key: str) -> int:
+        """Number of points of a curve (``loss``, ``lr``, ``val_AP50``...)."""
+        return len(self.data[key][0])
+
+    def add(self, records: list[dict[str, Any]]) -> None:
+        """Append records (step / val / end) and redraw the touched curves."""
+        touched = set()
+        for r in records:
+            kind = r.get("type")
+            if kind == "step":
+                x = float(r.get("epoch", r.get("step", 0)))
+                for k in (*LOSS_KEYS, "lr", "images_per_s", "gpu_mem_gb"):
+                    v = r.get(k)
+                    if isinstance(v, (int, float)) and math.isfinite(v):
+                        self.data[k][0].append(x)
+                        self.data[k][1].append(float(v))
+                        touched.add(k)
+                self.last_step = r
+            elif kind == "val":
+                for k in VAL_KEYS:
+                    v = (r.get("bbox") or {}).get(k)
+                    if v is not None:
+                        self.data[f"val_{k}"][0].append(float(r["epoch"]))
+                        self.data[f"val_{k}"][1].append(float(v))
+                        touched.add(f"val_{k}")
+            elif kind == "end":
+                self.ended = r
+        for k in touched:
+            self.curves[k].setData(*self.data[k])
+
+
+class TrainingPanel(QWidget):
+    """Retrain button, preset choice, live plots, stop / resume, runs list, "Open run folder…".
+
+    Call :meth:`set_project` with the current project (or dataset) folder and the active model.
+
+    Parameters
+    ----------
+    parent:
+        Parent widget.
+    overrides:
+        TrainConfig fields applied to every run started here (tests use tiny, short runs).
+    """
+
+    run_finished = Signal(dict)
+
+    def __init__(self, parent: QWidget | None = None, *, overrides: dict[str, Any] | None = None) -> None:
+        super().__init__(parent)
+        self.overrides = dict(overrides or {})
+        self.source: Path | None = None
+        self.model_spec: str | None = None
+        self.thread: QThread | None = None
+        self.worker: TrainingWorker | None = None
+        self.follower: MetricsFollower | None = None
+        self.current_run: Path | None = None
+
+        self.preset = QComboBox()
+        self.preset.addItems(list(PRESETS))
+        self.retrain_btn = QPushButton("Retrain")
+        self.stop_btn = QPushButton("Stop")
+        self.resume_btn = QPushButton("Resume")
+        self.open_btn = QPushButton("Open run folder…")
+        self.log_scale = QCheckBox("log scale")
+        self.status = QLabel("no run")
+        self.status.setWordWrap(True)
+        self.runs = QListWidget()
+        self.runs.setMaximumHeight(110)
+        self.plots = RunPlots()
+
+        top = QHBoxLayout()
+        top.addWidget(QLabel("preset"))
+        for w in (
+            self.preset,
+            self.retrain_btn,
+            self.stop_btn,
+            self.resume_btn,
+            self.open_btn,
+            self.log_scale,
+        ):
+            top.addWidget(w)
+        top.addStretch(1)
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(self.status)
+        layout.addWidget(self.runs)
+        layout.addWidget(self.plots, 1)
+
+        self.retrain_btn.clicked.connect(self.retrain)
+        self.stop_btn.clicked.connect(self.stop)
+        self.resume_btn.clicked.connect(self.resume_selected)
+        self.open_btn.clicked.connect(self._choose_run_folder)
+        self.log_scale.toggled.connect(self.plots.set_log_scale)
+        self.runs.itemActivated.connect(lambda item: self.open_run(Path(item.data(256))))
+        self.timer = QTimer(self)
+        self.timer.setInterval(1000)
+        self.timer.timeout.connect(self._poll_follower)
+        self._update_buttons()
+
+    # ------------------------------------------------------------------ state
+
+    def set_project(self, source: str | Path | None, model_spec: str | None) -> None:
+        """The project (or dataset) folder to train on and the model to start from."""
+        self.source = Path(source) if source else None
+        self.model_spec = model_spec
+        self.refresh_runs()
+        self._update_buttons()
+
+    def is_training(self) -> bool:
+        """Whether a run is going on in this window."""
+        return self.thread is not None and self.thread.isRunning()
+
+    def runs_root(self) -> Path | None:
+        """Where this project's runs go."""
+        if self.source is None:
+            return None
+        return (
+            self.source / "runs"
+            if (self.source / "project.db").exists()
+            else self.source.parent / f"{self.source.name}-runs"
+        )
+
+    def refresh_runs(self) -> None:
+        """Fill the runs list from the runs folder."""
+        self.runs.clear()
+        root = self.runs_root()
+        for r in list_runs(root) if root else []:
+            best = "" if r["best_map"] is None else f", best AP {r['best_map']:.3f}"
+            item = QListWidgetItem(f"{r['name']} ({r['status']}{best})")
+            item.setData(256, r["path"])
+            self.runs.addItem(item)
+
+    def _update_buttons(self) -> None:
+        busy = self.is_training()
+        self.retrain_btn.setEnabled(not busy and self.source is not None and bool(self.model_spec))
+        self.resume_btn.setEnabled(not busy and self.source is not None)
+        self.stop_btn.setEnabled(busy)
+        self.preset.setEnabled(not busy)
+
+    # ------------------------------------------------------------------ actions
+
+    @Slot()
+    def retrain(self) -> None:
+        """Start a new run with the selected preset on the current project."""
+        from fusereview.training.runs import new_run_dir
+
+        if self.source is None or not self.model_spec or self.is_training():
+            return
+        preset = self.preset.currentText()
+        self._start(new_run_dir(self.runs_root(), preset), preset, resume=False)
+
+    @Slot()
+    def resume_selected(self) -> None:
+        """Resume the selected run (or the one shown) from its last checkpoint."""
+        item = self.runs.currentItem()
+        run = Path(item.data(256)) if item else self.current_run
+        if run is None or self.is_training():
+            self.status.setText("select a run to resume")
+            return
+        if not (run / "checkpoints/last/trainer_state.pt").exists():
+            self.status.setText(f"{run.name}: nothing to resume (no last checkpoint)")
+            return
+        self._start(run, self.preset.currentText(), resume=True)
+
+    def _start(self, run_dir: Path, preset: str, *, resume: bool) -> None:
+        self._stop_following()
+        self.plots.clear()
+        self.current_run = run_dir
+        self.worker = TrainingWorker(
+            self.source, self.model_spec or "", preset, run_dir, resume=resume, overrides=self.overrides
+        )
+        self.thread = QThread(self)
+        self.worker.moveToThread(self.thread)
+        self.thread.started.connect(self.worker.run)
+        self.worker.record.connect(self._on_record)
+        self.worker.finished.connect(self._on_finished)
+        self.worker.failed.connect(self._on_failed)
+        # Direct: quit() is thread-safe, and a queued call would wait for a GUI thread that may be
+        # blocked in shutdown()'s wait().
+        self.worker.finished.connect(self.thread.quit, Qt.ConnectionType.DirectConnection)
+        self.worker.failed.connect(self.thread.quit, Qt.ConnectionType.DirectConnection)
+        self.thread.finished.connect(self._on_thread_done)
+        self.status.setText(f"{'resuming' if resume else 'starting'} {run_dir.name}…")
+        self.thread.start()
+        self._update_buttons()
+
+    @Slot()
+    def stop(self) -> None:
+        """Stop the run after its current step (the engine saves ``last``)."""
+        if self.worker is not None:
+            self.worker.request_stop()
+            self.status.setText("stopping after this step…")
+
+    def open_run(self, run_dir: str | Path) -> None:
+        """Plot a run folder, following ``metrics.jsonl`` as it grows (live or finished)."""
+        run_dir = Path(run_dir)
+        if not (run_dir / "metrics.jsonl").exists() and not (run_dir / "config.json").exists():
+            self.status.setText(f"{run_dir}: not a run folder (no metrics.jsonl or config.json)")
+            return
+        self._stop_following()
+        self.plots.clear()
+        self.current_run = run_dir
+        self.follower = MetricsFollower(run_dir)
+        self._poll_follower()
+        self.timer.start()
+
+    def _choose_run_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Open run folder")
+        if folder:
+            self.open_run(folder)
+
+    def _stop_following(self) -> None:
+        self.timer.stop()
+        self.follower = None
+
+    @Slot()
+    def _poll_follower(self) -> None:
+        if self.follower is None:
+            return
+        recs = self.follower.poll()
+        if recs:
+            self.plots.add(recs)
+            self._show_status()
+
+    # ------------------------------------------------------------------ worker signals
+
+    @Slot(dict)
+    def _on_record(self, record: dict) -> None:
+        self.plots.add([record])
+        self._show_status()
+
+    def _show_status(self) -> None:
+        r = self.plots.last_step
+        name = self.current_run.name if self.current_run else ""
+        if self.plots.ended:
+            e = self.plots.ended
+            self.status.setText(f"{name}: {e.get('status')}: {e.get('message', '')}")
+            return
+        if not r:
+            return
+        mem = r.get("gpu_mem_gb")
+        eta = ""
+        sps = r.get("step_seconds")
+        cfg_steps = r.get("total_steps")
+        if sps and cfg_steps:
+            eta = f", ETA {(cfg_steps - r['step']) * sps / 60:.1f} min"
+        self.status.setText(
+            f"{name}: step {r.get('step')} epoch {r.get('epoch', 0):.2f} loss {r.get('loss', float('nan')):.4f} "
+            f"lr {r.get('lr', 0):.2e} {r.get('images_per_s', 0):.1f} img/s"
+            + (f" GPU {mem:.1f} GB" if mem else "")
+            + eta
+        )
+
+    @Slot(dict)
+    def _on_finished(self, info: dict) -> None:
+        self.status.setText(f"{Path(info['run_dir']).name}: {info['status']}: {info['message']}")
+        self.run_finished.emit(info)
+
+    @Slot(str)
+    def _on_failed(self, message: str) -> None:
+        self.status.setText(f"training failed: {message}")
+
+    @Slot()
+    def _on_thread_done(self) -> None:
+        if self.thread is not None:
+            self.thread.wait()
+            self.thread.deleteLater()
+        if self.worker is not None:
+            self.worker.deleteLater()
+        self.thread = None
+        self.worker = None
+        self.refresh_runs()
+        self._update_buttons()
+
+    # ------------------------------------------------------------------ shutdown
+
+    def shutdown(self, timeout_ms: int = 120_000) -> bool:
+        """Stop a run cleanly (it saves ``last``) and wait for its thread; returns whether it ended."""
+        self._stop_following()
+        if self.thread is None:
+            return True
+        if self.worker is not None:
+            self.worker.request_stop()
+        self.thread.quit()  # the loop ends once the worker's run() returns
+        ended = self.thread.wait(timeout_ms)
+        if ended:
+            self._on_thread_done()
+        return ended
+
+    def closeEvent(self, event: Any) -> None:
+        """Closing the panel (or its window) stops the run cleanly first."""
+        self.shutdown()
+        super().closeEvent(event)

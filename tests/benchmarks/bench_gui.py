@@ -1,0 +1,311 @@
+"""GUI speed benchmark (offscreen): prints a table of the figures the review GUI must meet.
+
+Figures
+-------
+- next-image latency (PageDown pressed -> frame painted) for 1024x1024 and 4000x3000 photos with 50
+  masked predictions each: p50 / p95 (goals: p95 < 30 ms and < 80 ms). The reviewer is given a
+  think time between key presses (``--think-ms``), during which the next photo is prefetched, as
+  in real use.
+- queue of 10,000 images / 100,000 predictions: model built and table shown (goal < 1 s).
+- longest event-loop stall while the prediction worker runs the tiny model (goal < 50 ms).
+
+Run: ``QT_QPA_PLATFORM=offscreen python tests/benchmarks/bench_gui.py [--quick]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import cv2
+import numpy as np
+
+from fusereview.core.coco import load_dataset
+from fusereview.core.geometry import mask_to_rle
+from fusereview.core.project import Project
+from fusereview.core.records import Detection
+
+
+def make_dataset(root: Path, n_images: int, width: int, height: int, *, files: bool = True) -> Path:
+    """A single-json COCO dataset of textured photos (or, with ``files=False``, entries only)."""
+    root.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    images = []
+    for i in range(n_images):
+        name = f"img{i:05d}.jpg"
+        if files:
+            small = rng.integers(0, 255, size=(height // 16 + 1, width // 16 + 1, 3), dtype=np.uint8)
+            img = cv2.resize(small, (width, height), interpolation=cv2.INTER_LINEAR)
+            cv2.imwrite(str(root / name), img, [cv2.IMWRITE_JPEG_QUALITY, 85])
+        images.append({"id": i, "file_name": name, "width": width, "height": height})
+    data = {"images": images, "annotations": [], "categories": [{"id": 1, "name": "fuse neutrals"}]}
+    (root / "annotations.json").write_text(json.dumps(data))
+    return root / "annotations.json"
+
+
+def masked_detections(rng: np.random.Generator, width: int, height: int, n: int) -> list[Detection]:
+    """``n`` ellipse-shaped predictions with masks, sized like fuse links in the photo."""
+    dets = []
+    scale = max(width, height) / 1024
+    for _ in range(n):
+        w = int(rng.integers(20, 60) * scale)
+        h = int(rng.integers(30, 90) * scale)
+        x = int(rng.integers(0, width - w))
+        y = int(rng.integers(0, height - h))
+        m = np.zeros((height, width), dtype=np.uint8)
+        cv2.ellipse(m, (x + w // 2, y + h // 2), (w // 2, h // 2), 0, 0, 360, 1, -1)
+        dets.append(
+            Detection((x, y, x + w, y + h), float(rng.uniform(0.05, 0.99)), mask_to_rle(m.astype(bool)), 1)
+        )
+    return dets
+
+
+def _percentile(values: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(values), q)) if values else float("nan")
+
+
+def bench_next_image(
+    tmp: Path, width: int, height: int, n_images: int, think_ms: int
+) -> tuple[float, float, int]:
+    """p50 and p95 (ms) of PageDown -> painted frame, and how many frames were measured."""
+    from PySide6.QtCore import QEvent, QObject, QSettings, Qt
+    from PySide6.QtTest import QTest
+    from PySide6.QtWidgets import QApplication
+
+    from fusereview.qt.main_window import MainWindow
+
+    ds = make_dataset(tmp / f"ds{width}", n_images, width, height)
+    project = Project.create(tmp / f"proj{width}", load_dataset(ds))
+    rng = np.random.default_rng(1)
+    for img in project.images():
+        project.store_predictions(img.id, "bench", "k", masked_detections(rng, width, height, 50))
+    window = MainWindow(QSettings(str(tmp / f"s{width}.ini"), QSettings.Format.IniFormat))
+    window.resize(1400, 900)
+    window.open_project(project)
+    window.show()
+    app = QApplication.instance()
+    c = window.controller
+    c.open_image(project.images()[0].id)
+
+    class PaintWatch(QObject):
+        def __init__(self) -> None:
+            super().__init__()
+            self.painted = 0
+
+        def eventFilter(self, obj: QObject, event: QEvent) -> bool:
+            if event.type() == QEvent.Type.Paint:
+                self.painted += 1
+            return False
+
+    watch = PaintWatch()
+    window.view.viewport().installEventFilter(watch)
+
+    def idle(ms: int) -> None:
+        end = time.perf_counter() + ms / 1000
+        while time.perf_counter() < end:
+            app.processEvents()
+            time.sleep(0.002)
+
+    idle(300)
+    times = []
+    for _ in range(n_images - 1):
+        idle(think_ms)
+        before = watch.painted
+        t0 = time.perf_counter()
+        QTest.keyClick(window.view, Qt.Key.Key_PageDown)
+        app.processEvents()  # delivers the update: the frame is painted here
+        if watch.painted == before:
+            window.view.viewport().repaint()
+        times.append((time.perf_counter() - t0) * 1000)
+    window.close()
+    return _percentile(times, 50), _percentile(times, 95), len(times)
+
+
+def bench_queue(tmp: Path, n_images: int, per_image: int) -> tuple[float, float, float]:
+    """(seconds to store the predictions, seconds to build and show the queue panel, seconds to
+    open the project in the whole window)."""
+    from PySide6.QtCore import QSettings
+    from PySide6.QtWidgets import QApplication
+
+    from fusereview.qt.controller import ReviewController
+    from fusereview.qt.main_window import MainWindow
+    from fusereview.qt.panels.review import ReviewPanel
+
+    ds = make_dataset(tmp / "dsq", n_images, 1024, 1024, files=False)
+    project = Project.create(tmp / "projq", load_dataset(ds))
+    rng = np.random.default_rng(2)
+    t = time.perf_counter()
+    for i, img in enumerate(project.images()):
+        dets = [
+            Detection((10.0, 10.0, 50.0, 60.0), float(s), None, 1)
+            for s in rng.uniform(0.05, 0.99, size=per_image)
+        ]
+        project.store_predictions(img.id, "bench", "k", dets)
+        if i % 500 == 0:
+            print(f"\r  storing predictions {i}/{n_images}", end="", file=sys.stderr, flush=True)
+    print(file=sys.stderr)
+    store_s = time.perf_counter() - t
+    app = QApplication.instance()
+    # the queue alone: the core's queue as a table model, in its panel, painted
+    t = time.perf_counter()
+    controller = ReviewController(project, thumbnails=False)
+    panel = ReviewPanel(controller)
+    panel.resize(400, 800)
+    panel.show()
+    app.processEvents()
+    queue_s = time.perf_counter() - t
+    assert controller.queue_model.rowCount() == n_images * per_image
+    panel.close()
+    controller.close()
+    # the whole window opening the project (image list, queue, details, prompts)
+    window = MainWindow(QSettings(str(tmp / "sq.ini"), QSettings.Format.IniFormat))
+    window.resize(1400, 900)
+    window.show()
+    app.processEvents()
+    window._show_context = lambda *a: None  # type: ignore[method-assign]  # photos do not exist here
+    t = time.perf_counter()
+    window.open_project(project)
+    app.processEvents()
+    open_s = time.perf_counter() - t
+    window.close()
+    return store_s, queue_s, open_s
+
+
+def bench_stall(tmp: Path, n_images: int) -> tuple[float, float, float, float]:
+    """(longest event-loop gap ms, p99 gap ms, seconds predicted) while the tiny model predicts."""
+    from PySide6.QtCore import QSettings, QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from fusereview.core.synthetic import generate_dataset
+    from fusereview.models import load_predictor
+    from fusereview.qt.main_window import MainWindow
+
+    ds = generate_dataset(tmp / "dss", images=n_images, size=512, seed=0)
+    project = Project.create(tmp / "projs", load_dataset(ds))
+    print("  loading the tiny model", file=sys.stderr)
+    predictor = load_predictor("tiny", device="cpu")
+    window = MainWindow(QSettings(str(tmp / "ss.ini"), QSettings.Format.IniFormat))
+    window.resize(1400, 900)
+    window.open_project(project)
+    window.show()
+    app = QApplication.instance()
+    settle = time.perf_counter() + 3  # the window's first layout, paint and thumbnails are not the job's
+    while time.perf_counter() < settle:
+        app.processEvents()
+        time.sleep(0.002)
+    gaps: list[float] = []
+    last = [time.perf_counter()]
+
+    def tick() -> None:
+        now = time.perf_counter()
+        gaps.append((now - last[0]) * 1000)
+        last[0] = now
+
+    timer = QTimer()
+    timer.setInterval(5)
+    timer.timeout.connect(tick)
+    # the noise floor: the same measurement with no job running, for as long as the job will run
+    timer.start()
+    idle_end = time.perf_counter() + 3
+    while time.perf_counter() < idle_end:
+        app.processEvents()
+        time.sleep(0.001)
+    timer.stop()
+    idle_gaps = list(gaps)
+    gaps.clear()
+    t0 = time.perf_counter()
+    window.set_predictor(predictor)
+    last[0] = time.perf_counter()
+    timer.start()
+    while window.predict_job is not None:
+        app.processEvents()
+        time.sleep(0.001)
+    timer.stop()
+    seconds = time.perf_counter() - t0
+    window.close()
+    print(
+        f"  idle (no job) for 3 s: max gap {max(idle_gaps, default=0):.1f} ms, p99 {_percentile(idle_gaps, 99):.1f} ms",
+        file=sys.stderr,
+    )
+    return max(gaps, default=0.0), _percentile(gaps, 99), seconds, max(idle_gaps, default=0.0)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes (a smoke run)")
+    parser.add_argument("--think-ms", type=int, default=150, help="reviewer think time between key presses")
+    parser.add_argument("--skip", nargs="*", default=[], choices=["small", "large", "queue", "stall"])
+    args = parser.parse_args()
+    from fusereview.qt.app import make_app
+
+    make_app()
+    q = args.quick
+    rows: list[tuple[str, str, str, str]] = []
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        if "small" not in args.skip:
+            p50, p95, n = bench_next_image(tmp, 1024, 1024, 6 if q else 21, args.think_ms)
+            rows.append(
+                (
+                    "next image 1024x1024, 50 masks",
+                    f"p50 {p50:.1f} ms",
+                    f"p95 {p95:.1f} ms ({n} frames)",
+                    "p95 < 30 ms",
+                )
+            )
+        if "large" not in args.skip:
+            p50, p95, n = bench_next_image(tmp, 4000, 3000, 4 if q else 11, max(args.think_ms, 400))
+            rows.append(
+                (
+                    "next image 4000x3000, 50 masks",
+                    f"p50 {p50:.1f} ms",
+                    f"p95 {p95:.1f} ms ({n} frames)",
+                    "p95 < 80 ms",
+                )
+            )
+        if "queue" not in args.skip:
+            n_img, per = (1000, 10) if q else (10_000, 10)
+            store_s, shown_s, open_s = bench_queue(tmp, n_img, per)
+            rows.append(
+                (
+                    f"open project, {n_img:,} images (whole window)",
+                    f"{open_s * 1000:.0f} ms",
+                    "",
+                    "",
+                )
+            )
+            rows.append(
+                (
+                    f"queue {n_img:,} images / {n_img * per:,} predictions",
+                    f"shown {shown_s * 1000:.0f} ms",
+                    f"(setup {store_s:.0f} s)",
+                    "< 1 s",
+                )
+            )
+        if "stall" not in args.skip:
+            worst, p99, secs, idle_worst = bench_stall(tmp, 3 if q else 35)
+            rows.append(
+                (
+                    "event-loop stall, tiny model predicting",
+                    f"max {worst:.1f} ms",
+                    f"p99 {p99:.1f} ms ({secs:.0f} s run)",
+                    "max < 50 ms",
+                )
+            )
+            rows.append(("event-loop stall, no job (noise floor)", f"max {idle_worst:.1f} ms", "", ""))
+    width = max(len(r[0]) for r in rows)
+    print(f"{'figure':<{width}}  {'':<14}  {'':<28}  goal")
+    for r in rows:
+        print(f"{r[0]:<{width}}  {r[1]:<14}  {r[2]:<28}  {r[3]}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,53 @@
+"""Fixtures of the GUI tests: a small synthetic project with stored (deterministic) predictions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from gui_samples import add_second_category, store_fake_predictions
+
+from fusereview.core.coco import load_dataset
+from fusereview.core.project import Project
+from fusereview.core.synthetic import generate_dataset
+
+
+@pytest.fixture(scope="session")
+def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 5-image 256 px synthetic dataset with two categories (made once; projects copy nothing)."""
+    ds = generate_dataset(tmp_path_factory.mktemp("qt") / "ds", images=5, size=256, seed=3)
+    add_second_category(ds)
+    return ds
+
+
+@pytest.fixture
+def project(tmp_path: Path, dataset: Path) -> Project:
+    """A fresh project of the dataset with stored predictions."""
+    p = Project.create(tmp_path / "proj", load_dataset(dataset))
+    store_fake_predictions(p)
+    yield p
+    p.close()
+
+
+@pytest.fixture
+def settings(tmp_path: Path):
+    """A throw-away QSettings file (never the user's)."""
+    from PySide6.QtCore import QSettings
+
+    return QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+
+
+@pytest.fixture
+def window(qtbot, project: Project, settings):
+    """The main window with the project open, shown offscreen."""
+    from fusereview.qt.main_window import MainWindow
+
+    w = MainWindow(settings)
+    qtbot.addWidget(w)
+    w.resize(1200, 800)
+    w.open_project(project)
+    w.show()
+    qtbot.waitExposed(w)
+    yield w
+    if w.isVisible():
+        w.close()

@@ -1,0 +1,50 @@
+"""Sample data of the GUI tests: a second category and deterministic predictions from the ground truth."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from fusereview.core.geometry import mask_to_rle, segmentation_to_rle
+from fusereview.core.project import Project
+from fusereview.core.records import Detection
+
+MODEL = "test-model"
+
+
+def add_second_category(dataset: Path) -> None:
+    """Give every split a second class ("fuse holder") so that keys 1-9 have something to choose."""
+    for js in dataset.glob("*/_annotations.coco.json"):
+        data = json.loads(js.read_text())
+        top = max(c["id"] for c in data["categories"])
+        data["categories"].append({"id": top + 1, "name": "fuse holder", "supercategory": "fuse-neutrals"})
+        js.write_text(json.dumps(data))
+
+
+def store_fake_predictions(project: Project, per_image: int = 3, seed: int = 0) -> int:
+    """Store predictions made from the ground truth (shifted masks) plus one false positive each.
+
+    Returns how many were stored. Scores are distinct, so queue order is deterministic.
+    """
+    rng = np.random.default_rng(seed)
+    cat = project.categories()[0].id
+    n = 0
+    for img in project.images():
+        dets = []
+        for ann in project.annotations(image_id=img.id)[: per_image - 1]:
+            rle = segmentation_to_rle(ann.segmentation, img.height, img.width)
+            x, y, w, h = ann.bbox
+            dets.append(
+                Detection((x, y, x + w, y + h), float(rng.uniform(0.35, 0.95)), rle, cat, "fuse neutrals")
+            )
+        m = np.zeros((img.height, img.width), dtype=bool)
+        m[10:40, 10:50] = True
+        dets.append(
+            Detection(
+                (10.0, 10.0, 50.0, 40.0), float(rng.uniform(0.05, 0.3)), mask_to_rle(m), cat, "fuse neutrals"
+            )
+        )
+        n += len(project.store_predictions(img.id, MODEL, "test", dets))
+    return n

@@ -1,0 +1,136 @@
+"""Paint code: pure functions of a render context, checked pixel by pixel."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from pycocotools import mask as mask_utils
+from PySide6.QtGui import QColor, QImage, QPainter
+
+from fusereview.qt.canvas.render import (
+    STATE_COLORS,
+    Layers,
+    Overlay,
+    RenderContext,
+    colorize,
+    drag_box,
+    hit_test,
+    mask_index_image,
+    paint_overlays,
+    rle_counts,
+    visible_overlays,
+)
+
+
+def _rle(mask: np.ndarray) -> dict:
+    r = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
+    return {"size": list(r["size"]), "counts": r["counts"].decode("ascii")}
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_rle_counts_match_pycocotools(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    h, w = rng.integers(3, 120, size=2)
+    mask = rng.random((h, w)) < rng.uniform(0.05, 0.95)
+    rle = _rle(mask)
+    counts = rle_counts(rle)
+    assert counts.sum() == h * w
+    # rebuild the mask from the runs, column-major as COCO stores it
+    flat = np.repeat(np.arange(len(counts)) % 2, counts).astype(bool)
+    assert np.array_equal(flat.reshape(w, h).T, mask)
+
+
+def test_mask_index_image_colours_by_state_and_keeps_holes() -> None:
+    ring = np.zeros((40, 60), dtype=bool)
+    ring[5:35, 5:35] = True
+    ring[15:25, 15:25] = False  # a hole stays a hole
+    other = np.zeros((40, 60), dtype=bool)
+    other[10:20, 40:55] = True
+    ctx = RenderContext(
+        60,
+        40,
+        (
+            Overlay(("pred", 1), (5, 5, 35, 35), "accepted", 0.9, "a", _rle(ring)),
+            Overlay(("pred", 2), (40, 10, 55, 20), "rejected", 0.2, "a", _rle(other)),
+        ),
+    )
+    idx = mask_index_image(ctx)
+    assert idx.shape == (40, 60)
+    assert idx[10, 10] == 2  # accepted slot
+    assert idx[20, 20] == 0  # inside the hole
+    assert idx[15, 45] == 3  # rejected slot
+    assert idx[0, 0] == 0
+    half = mask_index_image(ctx, step=2)
+    assert half.shape == (20, 30) and half[5, 5] == 2
+    pixels = colorize(idx)
+    assert pixels[0, 0] == 0 and (int(pixels[10, 10]) >> 24) > 0
+
+
+def test_threshold_and_layers_hide_overlays() -> None:
+    ovs = (
+        Overlay(("pred", 1), (0, 0, 5, 5), "pending", 0.2),
+        Overlay(("pred", 2), (0, 0, 5, 5), "pending", 0.8),
+        Overlay(("gt", 3), (0, 0, 5, 5), "gt"),
+    )
+    ctx = RenderContext(10, 10, ovs, threshold=0.5)
+    assert [o.key for o in visible_overlays(ctx)] == [("pred", 2), ("gt", 3)]
+    ctx = RenderContext(10, 10, ovs, Layers(gt=False, predictions=True), threshold=0.0)
+    assert [o.key[0] for o in visible_overlays(ctx)] == ["pred", "pred"]
+
+
+def test_drag_box_handles_and_clamping() -> None:
+    box = (10.0, 10.0, 20.0, 30.0)
+    assert drag_box(box, "se", 5, 5, 100, 100) == (10.0, 10.0, 25.0, 35.0)
+    assert drag_box(box, "nw", -3, -4, 100, 100) == (7.0, 6.0, 20.0, 30.0)
+    assert drag_box(box, "e", 200, 0, 100, 100) == (10.0, 10.0, 100.0, 30.0)
+    assert drag_box(box, "move", -50, 0, 100, 100) == (0.0, 10.0, 10.0, 30.0)
+    assert drag_box(box, "w", 15, 0, 100, 100) == (20.0, 10.0, 25.0, 30.0)  # crossing flips
+
+
+def test_hit_test_prefers_the_smallest_box() -> None:
+    ctx = RenderContext(
+        100,
+        100,
+        (Overlay(("gt", 1), (0, 0, 90, 90), "gt"), Overlay(("pred", 2), (10, 10, 30, 30), "pending", 0.5)),
+    )
+    assert hit_test(ctx, 20, 20) == ("pred", 2)
+    assert hit_test(ctx, 50, 50) == ("gt", 1)
+    assert hit_test(ctx, 95, 95) is None
+
+
+def test_paint_overlays_draws_box_in_state_colour(qapp) -> None:
+    img = QImage(100, 100, QImage.Format.Format_RGB32)
+    img.fill(QColor(0, 0, 0))
+    ctx = RenderContext(
+        100,
+        100,
+        (Overlay(("pred", 1), (20, 30, 80, 90), "accepted", 0.9, "x"),),
+        Layers(labels=False),
+    )
+    painter = QPainter(img)
+    paint_overlays(painter, ctx)
+    painter.end()
+    edge = img.pixelColor(50, 30)
+    assert (edge.red(), edge.green(), edge.blue()) == STATE_COLORS["accepted"]
+    inside = img.pixelColor(50, 60)
+    assert (inside.red(), inside.green(), inside.blue()) == (0, 0, 0)
+
+
+@pytest.mark.parametrize("step", [1, 2, 3, 5])
+def test_reduced_mask_layer_equals_sampled_full_layer(step: int) -> None:
+    rng = np.random.default_rng(step)
+    h, w = 37, 53
+    masks = [rng.random((h, w)) < 0.3, np.ones((h, w), dtype=bool)]
+    masks[1][:, :10] = False  # a run spanning many whole columns
+    ctx = RenderContext(
+        w,
+        h,
+        (
+            Overlay(("pred", 1), (0, 0, w, h), "edited", 0.5, "", _rle(masks[1])),
+            Overlay(("pred", 2), (0, 0, w, h), "accepted", 0.5, "", _rle(masks[0])),
+        ),
+    )
+    reference = np.zeros((h, w), dtype=np.uint8)
+    reference[masks[1]] = 4
+    reference[masks[0]] = 2
+    assert np.array_equal(mask_index_image(ctx, step), reference[::step, ::step])

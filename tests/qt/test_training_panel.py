@@ -1,0 +1,75 @@
+"""The training panel: live plots while a worker trains, clean thread shutdown, following a run folder."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+pytest.importorskip("pyqtgraph")
+
+from fusereview.qt.panels.training import TrainingPanel
+from fusereview.training.toydata import write_toy_coco
+
+TINY = {"image_size": 112, "epochs": 50, "batch_size": 4, "eval_every": 1, "dropout": 0.0}
+
+
+def test_plots_points_while_training_and_thread_gone_after_close(qtbot, tmp_path):
+    ds = write_toy_coco(tmp_path / "toy", train=6, valid=2)
+    panel = TrainingPanel(overrides=TINY)
+    qtbot.addWidget(panel)
+    panel.set_project(ds, "tiny")
+    panel.preset.setCurrentText("tiny")
+    assert panel.retrain_btn.isEnabled()
+    panel.retrain_btn.click()
+    assert panel.is_training()
+    thread = panel.thread
+    qtbot.waitUntil(lambda: panel.plots.points("loss") >= 2, timeout=120_000)
+    assert panel.plots.points("loss_giou") >= 2 and panel.plots.points("lr") >= 2
+    assert panel.is_training(), "50 epochs cannot be over yet"
+    panel.close()  # must stop the run and wait for the thread
+    assert panel.thread is None and not thread.isRunning()
+    runs = list((tmp_path / "toy-runs").iterdir())
+    assert len(runs) == 1
+    end = [json.loads(line) for line in (runs[0] / "metrics.jsonl").read_text().splitlines()][-1]
+    assert end["type"] == "end" and end["status"] == "stopped"
+    assert (runs[0] / "checkpoints/last/trainer_state.pt").exists()
+
+
+def test_open_run_folder_follows_a_growing_file(qtbot, tmp_path):
+    run = tmp_path / "remote-run"
+    run.mkdir()
+    (run / "config.json").write_text("{}")
+    lines = [
+        {
+            "type": "step",
+            "step": i,
+            "epoch": i / 4,
+            "loss": 10.0 / i,
+            "lr": 1e-4,
+            "images_per_s": 3.0,
+            "gpu_mem_gb": None,
+        }
+        for i in range(1, 4)
+    ]
+    (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
+    panel = TrainingPanel()
+    qtbot.addWidget(panel)
+    panel.open_run(run)
+    assert panel.plots.points("loss") == 3
+    with open(run / "metrics.jsonl", "a") as fh:
+        fh.write(
+            json.dumps(
+                {
+                    "type": "val",
+                    "step": 4,
+                    "epoch": 1,
+                    "bbox": {"AP": 0.1, "AP50": 0.3, "AP75": 0.05},
+                    "segm": {},
+                }
+            )
+            + "\n"
+        )
+    qtbot.waitUntil(lambda: panel.plots.points("val_AP50") == 1, timeout=5000)
+    panel.close()
+    assert not panel.timer.isActive()
