@@ -90,7 +90,7 @@ def main() -> int:
             # "Retrain" with the fast preset, captured mid-run once a validation point is plotted
             window.training_dock.show()
             window.training_dock.raise_()
-            window.resizeDocks([window.training_dock], [int(h * 0.55)], _vertical())
+            window.resizeDocks([window.training_dock], [int(h * 0.62)], _vertical())
             _wait(lambda: window.training_panel is not None, 10, "the training panel")
             panel = window.training_panel
             panel.preset.setCurrentText("fast")
@@ -104,6 +104,7 @@ def main() -> int:
         run_gui(project_dir, model, str(args.out / "training.png"), window_hook=training, **common)
 
         def evaluation(window) -> None:
+            window.training_dock.hide()  # the evaluation gets the whole width
             window.evaluation_dock.show()
             window.evaluation_dock.raise_()
             window.resizeDocks([window.evaluation_dock], [int(h * 0.55)], _vertical())

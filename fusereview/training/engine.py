@@ -667,21 +667,30 @@ class Trainer:
 
     def _propose_model(self) -> bool | None:
         """Make the best model the project's active one if its val mAP is at least the current model's."""
-        return propose_active_model(self.project, self.result, self.data, device=self.device)
+        return propose_active_model(
+            self.project, self.result, self.data, device=self.device, start_spec=self.model_spec
+        )
 
 
 def propose_active_model(
-    project: Any, result: RunResult, data: TrainData, *, device: torch.device | None = None
+    project: Any,
+    result: RunResult,
+    data: TrainData,
+    *,
+    device: torch.device | None = None,
+    start_spec: str | None = None,
 ) -> bool | None:
-    """Promote ``result``'s best model when its val bbox AP ≥ the active model's on the same split.
+    """Promote ``result``'s best model when its val bbox AP ≥ the current model's on the same split.
 
-    The active model's AP is taken from its stored metrics when they are for the valid split;
-    otherwise it is measured now. Returns ``True`` (promoted), ``False`` (kept the old one, and
-    ``result.message`` says why) or ``None`` (nothing to propose).
+    The current model is the project's active model, or, when the project has none yet, the
+    model the run started from (``start_spec``: fine-tuning must not replace a model with a
+    worse one just because nobody registered it). Its AP is taken from stored metrics when they
+    are for the valid split; otherwise it is measured now. Returns ``True`` (promoted), ``False``
+    (kept the old one, and ``result.message`` says why) or ``None`` (nothing to propose).
     """
     if result.best_path is None or result.best_map is None:
         return None
-    current = project.active_model()
+    current = project.active_model() or ({"spec": start_spec} if start_spec else None)
     current_ap: float | None = None
     if current:
         m = current.get("metrics") or {}

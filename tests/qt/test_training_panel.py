@@ -73,3 +73,10 @@ def test_open_run_folder_follows_a_growing_file(qtbot, tmp_path):
     qtbot.waitUntil(lambda: panel.plots.points("val_AP50") == 1, timeout=5000)
     panel.close()
     assert not panel.timer.isActive()
+
+
+def test_displayed_loss_is_a_trailing_moving_average():
+    from fusereview.qt.panels.training import _smoothed
+
+    assert _smoothed([1.0, 3.0, 5.0, 7.0], window=2) == [1.0, 2.0, 4.0, 6.0]
+    assert _smoothed([], window=5) == []

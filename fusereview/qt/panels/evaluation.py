@@ -192,6 +192,7 @@ class EvaluationPanel(QWidget):
         self.metrics_table.setVerticalHeaderLabels(list(METRIC_NAMES))
         self.metrics_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.metrics_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.metrics_table.setMinimumWidth(230)  # names and two 3-decimal columns stay readable
         overview.addWidget(self.metrics_table)
         self.pr_plot = pg.PlotWidget()
         self.pr_plot.setBackground("w")

@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QPushButton,
+    QSplitter,
     QVBoxLayout,
     QWidget,
 )
@@ -164,9 +165,18 @@ class RunPlots(QWidget):
         self.val_plot.addLegend(offset=(5, 5))
         self.speed_plot = pg.PlotWidget(title="images/s")
         self.mem_plot = pg.PlotWidget(title="GPU memory (GB)")
-        for i, w in enumerate((self.loss_plot, self.lr_plot, self.val_plot, self.speed_plot, self.mem_plot)):
+        # the loss (the plot a person watches) is large; the others share the right-hand column
+        grid.addWidget(self.loss_plot, 0, 0, 2, 2)
+        grid.addWidget(self.val_plot, 0, 2)
+        grid.addWidget(self.lr_plot, 1, 2)
+        grid.addWidget(self.speed_plot, 2, 0)
+        grid.addWidget(self.mem_plot, 2, 1, 1, 2)
+        grid.setColumnStretch(0, 1)
+        grid.setColumnStretch(1, 1)
+        grid.setColumnStretch(2, 1)
+        for w in (self.loss_plot, self.lr_plot, self.val_plot, self.speed_plot, self.mem_plot):
             w.setLabel("bottom", "epoch")
-            grid.addWidget(w, i // 2, i % 2)
+            w.setMinimumHeight(110)
         self.curves: dict[str, pg.PlotDataItem] = {}
         for i, k in enumerate(LOSS_KEYS):
             self.curves[k] = self.loss_plot.plot(
@@ -224,7 +234,24 @@ class RunPlots(QWidget):
             elif kind == "end":
                 self.ended = r
         for k in touched:
-            self.curves[k].setData(*self.data[k])
+            xs, ys = self.data[k]
+            # per-step values are noisy (batches of 2 images): what a person reads is the trend
+            self.curves[k].setData(xs, _smoothed(ys) if k in _SMOOTHED else ys)
+
+
+_SMOOTHED = frozenset((*LOSS_KEYS, "images_per_s"))
+SMOOTHING_WINDOW = 20  # steps of the displayed moving average (the stored values stay raw)
+
+
+def _smoothed(values: list[float], window: int = SMOOTHING_WINDOW) -> list[float]:
+    """Trailing moving average over ``window`` points (the first ones over what exists)."""
+    out, total = [], 0.0
+    for i, v in enumerate(values):
+        total += v
+        if i >= window:
+            total -= values[i - window]
+        out.append(total / min(i + 1, window))
+    return out
 
 
 class TrainingPanel(QWidget):
@@ -262,7 +289,7 @@ class TrainingPanel(QWidget):
         self.status = QLabel("no run")
         self.status.setWordWrap(True)
         self.runs = QListWidget()
-        self.runs.setMaximumHeight(110)
+        self.runs.setToolTip("runs of this project: double-click to plot one")
         self.plots = RunPlots()
 
         top = QHBoxLayout()
@@ -280,8 +307,12 @@ class TrainingPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addWidget(self.status)
-        layout.addWidget(self.runs)
-        layout.addWidget(self.plots, 1)
+        body = QSplitter(Qt.Orientation.Horizontal)
+        body.addWidget(self.runs)
+        body.addWidget(self.plots)
+        body.setStretchFactor(1, 1)
+        body.setSizes([220, 1000])
+        layout.addWidget(body, 1)
 
         self.retrain_btn.clicked.connect(self.retrain)
         self.stop_btn.clicked.connect(self.stop)
