@@ -124,7 +124,7 @@ def main() -> None:
         t_gen, size_mb = time.perf_counter() - start, src.stat().st_size / 1e6
         table = Table()
         table.measure("baseline: json.load + COCO()", lambda: baseline(src), "the ratio to beat")
-        dataset = table.measure("  load_dataset (coco.py, engineer A)", lambda: load_dataset(src))
+        dataset = table.measure("  load_dataset (coco.py)", lambda: load_dataset(src))
         create = functools.partial(Project.create, work / "p", dataset)
         project = table.measure("  Project.create (rows into SQLite)", create)
         project.close()
