@@ -1,7 +1,7 @@
 """Where run-time resources live (demo model, icons, stylesheet).
 
 The repository keeps them in the top-level ``resources/`` folder. An editable install finds them
-beside the package; a PyInstaller bundle (packaging/fusereview.spec) unpacks them under
+beside the package; a wheel installs them as data files under ``<prefix>/share/fusereview/resources``; a PyInstaller bundle (packaging/fusereview.spec) unpacks them under
 ``sys._MEIPASS/resources``; ``FUSEREVIEW_RESOURCES`` overrides both (for packagers).
 """
 
@@ -23,7 +23,8 @@ def resources_dir() -> Path:
     bundle = getattr(sys, "_MEIPASS", None)
     if bundle:
         candidates.append(Path(bundle) / "resources")
-    candidates.append(Path(__file__).resolve().parent.parent / "resources")
+    candidates.append(Path(__file__).resolve().parent.parent / "resources")  # a checkout / editable install
+    candidates.append(Path(sys.prefix) / "share" / "fusereview" / "resources")  # a wheel's data files
     for c in candidates:
         if c.is_dir():
             return c

@@ -269,20 +269,22 @@ def samples_from_project(project: Any, split: str = "train") -> tuple[list[Sampl
             {"category_id": a.category_id, "bbox": list(a.bbox), "segmentation": a.segmentation, "id": a.id}
             for a in project.annotations(image_id=rec.id)
         ]
-        samples.append(Sample(_load_image(project.image_path(rec.id)), anns, rec.id, rec.file_name))
+        samples.append(
+            Sample(
+                _load_image(project.image_path(rec.id), rec.width, rec.height), anns, rec.id, rec.file_name
+            )
+        )
     cats = [(c.id, c.prompt or c.name) for c in project.categories()]
     return samples, cats
 
 
-def _load_image(path: Path) -> np.ndarray:
-    try:
-        from fusereview.core.images import load_image
-    except ImportError:
-        img = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        if img is None:
-            raise DatasetError([Problem(str(path), "", "cannot read image")]) from None
-        return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
-    return load_image(path)
+def _load_image(path: Path, width: int | None, height: int | None) -> np.ndarray:
+    """The image as the annotations see it: EXIF orientation applied only when the stored size
+    says the annotations were made on the rotated image (exactly as review and prediction load it)."""
+    from fusereview.core.images import load_image
+
+    size = (int(width), int(height)) if width and height else None
+    return load_image(path, expected_size=size)
 
 
 def find_split_json(dataset_dir: Path, split: str) -> Path | None:
@@ -333,5 +335,6 @@ def samples_from_coco(
             raise DatasetError(
                 [Problem(str(json_path), f"images[id={im['id']}].file_name", "points outside the dataset")]
             )
-        samples.append(Sample(_load_image(path), by_image.get(im["id"], []), im["id"], im["file_name"]))
+        image = _load_image(path, im.get("width"), im.get("height"))
+        samples.append(Sample(image, by_image.get(im["id"], []), im["id"], im["file_name"]))
     return samples, cats, data

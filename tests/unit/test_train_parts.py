@@ -167,3 +167,41 @@ def test_dataset_is_deterministic_per_epoch_and_boxes_follow_augmentation():
                 abs(xs.min() / 32 - box[0].item()) < 2 / 32
                 and abs((ys.max() + 1) / 32 - box[3].item()) < 2 / 32
             )
+
+
+def test_training_loads_images_as_the_annotations_see_them(tmp_path):
+    # a phone photo: pixels stored 30x10 with EXIF "rotate 90", annotated (by Roboflow) on the
+    # rotated 10x30 image: training must see the rotated pixels, as review and prediction do
+    import json
+
+    from coco_samples import encode_image, jpeg_with_orientation
+
+    from fusereview.training.data import samples_from_coco
+
+    stored = np.zeros((10, 30, 3), np.uint8)
+    stored[:, :5] = 255
+    split = tmp_path / "train"
+    split.mkdir()
+    (split / "rot.jpg").write_bytes(jpeg_with_orientation(encode_image(stored, ".jpg"), 6))
+    (split / "_annotations.coco.json").write_text(
+        json.dumps(
+            {
+                "images": [{"id": 0, "file_name": "rot.jpg", "width": 10, "height": 30}],
+                "annotations": [
+                    {
+                        "id": 0,
+                        "image_id": 0,
+                        "category_id": 1,
+                        "bbox": [0, 0, 10, 5],
+                        "area": 50,
+                        "segmentation": [],
+                        "iscrowd": 0,
+                    }
+                ],
+                "categories": [{"id": 1, "name": "fuse neutrals", "supercategory": "none"}],
+            }
+        )
+    )
+    samples, _, _ = samples_from_coco(split / "_annotations.coco.json")
+    assert samples[0].image.shape == (30, 10, 3)
+    assert samples[0].image[:5].mean() > 200  # the white band is on top, under the annotated box
