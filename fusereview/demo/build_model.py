@@ -146,6 +146,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--lr", type=float, default=6e-4)
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument(
+        "--dice-weight",
+        type=float,
+        default=None,
+        help="weight of the mask dice loss (default: the engine's); small objects need more",
+    )
+    p.add_argument(
         "--threads",
         type=int,
         default=1,
@@ -182,6 +188,7 @@ def main(argv: list[str] | None = None) -> int:
         "negatives_per_image": 0.25,
         "export_dtype": "bfloat16",
         "seed": 0,
+        "loss_weights": {"dice": args.dice_weight} if args.dice_weight is not None else None,
     }
 
     # The machine is shared, so step times vary by several times: instead of guessing a number

@@ -44,6 +44,8 @@ class TrainConfig:
         Stop after this many optimizer steps (``None``: all epochs) — for tests and benchmarks.
     seed, device, log_every:
         Reproducibility, ``cpu``/``cuda``/``None`` (auto), metrics line every N steps.
+    loss_weights:
+        Overrides of :class:`fusereview.training.losses.LossWeights` by field name (``{"dice": 5}``).
     """
 
     preset: str = "custom"
@@ -70,6 +72,7 @@ class TrainConfig:
     seed: int = 0
     device: str | None = None
     log_every: int = 1
+    loss_weights: dict[str, float] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (JSON-serialisable)."""
@@ -96,6 +99,15 @@ class TrainConfig:
             bad.append(("eval_every", "must be >= 1"))
         if self.export_dtype not in ("float32", "bfloat16"):
             bad.append(("export_dtype", "must be float32 or bfloat16"))
+        if self.loss_weights:
+            from fusereview.training.losses import LossWeights
+
+            known = set(LossWeights.__dataclass_fields__)
+            for k, v in self.loss_weights.items():
+                if k not in known or not isinstance(v, (int, float)) or v < 0:
+                    bad.append(
+                        (f"loss_weights.{k}", f"unknown or negative (known: {', '.join(sorted(known))})")
+                    )
         if self.image_size is not None and self.image_size % 14:
             bad.append(("image_size", "must be a multiple of the patch size 14"))
         if bad:

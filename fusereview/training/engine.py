@@ -34,7 +34,7 @@ from fusereview.training.data import (
 )
 from fusereview.training.forward import enable_activation_checkpointing, forward_all_layers
 from fusereview.training.hooks import HookBase, MetricsWriter
-from fusereview.training.losses import COMPONENTS, SetCriterion
+from fusereview.training.losses import COMPONENTS, LossWeights, SetCriterion
 from fusereview.training.memory import check_fits, estimate_peak_memory
 from fusereview.training.modelio import LoadedModel, load_model, save_export, tokenize
 from fusereview.training.optim import apply_freeze, build_optimizer, build_scheduler
@@ -332,7 +332,7 @@ class Trainer:
         D.shard(list(range(self.global_micro)), self.dist)  # refuses a batch that does not split evenly
         self.steps_per_epoch = math.ceil(len(self.dataset) / (cfg.batch_size * cfg.grad_accum))
         self.total_steps = self.steps_per_epoch * cfg.epochs
-        self.criterion = SetCriterion()
+        self.criterion = SetCriterion(LossWeights(**(cfg.loss_weights or {})))
         self.optimizer = build_optimizer(
             model, cfg.lr, cfg.weight_decay, layer_decay=cfg.layer_decay, device=self.device
         )

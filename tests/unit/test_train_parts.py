@@ -205,3 +205,14 @@ def test_training_loads_images_as_the_annotations_see_them(tmp_path):
     samples, _, _ = samples_from_coco(split / "_annotations.coco.json")
     assert samples[0].image.shape == (30, 10, 3)
     assert samples[0].image[:5].mean() > 200  # the white band is on top, under the annotated box
+
+
+def test_loss_weights_are_checked_by_name_and_survive_a_resume():
+    from fusereview.training.config import TrainConfig
+    from fusereview.training.presets import preset_config
+
+    with pytest.raises(FusereviewError, match="loss_weights.dicee"):
+        preset_config("tiny", loss_weights={"dicee": 5.0}).check()
+    cfg = preset_config("tiny", loss_weights={"dice": 5.0})
+    cfg.check()
+    assert TrainConfig.from_dict(cfg.to_dict()).loss_weights == {"dice": 5.0}
