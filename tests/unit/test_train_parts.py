@@ -211,7 +211,7 @@ def test_loss_weights_are_checked_by_name_and_survive_a_resume():
     from fusereview.training.config import TrainConfig
     from fusereview.training.presets import preset_config
 
-    with pytest.raises(FusereviewError, match="loss_weights.dicee"):
+    with pytest.raises(FusereviewError, match=r"loss_weights\.dicee"):
         preset_config("tiny", loss_weights={"dicee": 5.0}).check()
     cfg = preset_config("tiny", loss_weights={"dice": 5.0})
     cfg.check()
