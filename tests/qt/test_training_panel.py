@@ -80,3 +80,10 @@ def test_displayed_loss_is_a_trailing_moving_average():
 
     assert _smoothed([1.0, 3.0, 5.0, 7.0], window=2) == [1.0, 2.0, 4.0, 6.0]
     assert _smoothed([], window=5) == []
+
+
+def test_one_click_retrain_defaults_to_the_fast_preset(qtbot):
+    panel = TrainingPanel()
+    qtbot.addWidget(panel)
+    assert panel.preset.currentText() == "fast"
+    assert not panel.retrain_btn.isEnabled()  # no project yet: nothing to train on

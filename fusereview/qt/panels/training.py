@@ -281,6 +281,13 @@ class TrainingPanel(QWidget):
 
         self.preset = QComboBox()
         self.preset.addItems(list(PRESETS))
+        # one click should finish in minutes: the frozen-tower preset is the default, the
+        # customer's full recipe (hours on a 24 GB card) is one choice away
+        self.preset.setCurrentText("fast")
+        self.preset.setToolTip(
+            "fast: vision and text frozen, features cached (minutes); customer: full fine-tuning at the "
+            "model's resolution, the customer's 50-epoch recipe; tiny: from scratch, for tiny models"
+        )
         self.retrain_btn = QPushButton("Retrain")
         self.stop_btn = QPushButton("Stop")
         self.resume_btn = QPushButton("Resume")
