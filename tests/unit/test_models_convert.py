@@ -12,13 +12,16 @@ from fusereview.models.convert import is_skipped_official, official_to_transform
 from fusereview.models.tiny import tiny_model
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-MANIFEST = REPO_ROOT.parent / "shared/fixtures/sam3_state_dict_manifest.json"
+# A copy of ../shared/fixtures/sam3_state_dict_manifest.json (every parameter name and shape of the
+# full-size SAM3 image model, official and transformers naming), kept in the repository so that a
+# clean clone tests the conversion wherever it is checked out.
+MANIFEST = REPO_ROOT / "tests" / "fixtures" / "sam3_state_dict_manifest.json"
 
 
 @pytest.fixture(scope="module")
 def manifest() -> dict:
     if not MANIFEST.is_file():
-        pytest.fail(f"fixture missing: {MANIFEST} (CI must provide ../shared beside the clone)")
+        pytest.fail(f"fixture missing: {MANIFEST}")
     return json.loads(MANIFEST.read_text())
 
 
