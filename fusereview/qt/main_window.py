@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMessageBox,
     QProgressBar,
+    QPushButton,
     QSlider,
     QSpinBox,
     QStackedWidget,
@@ -219,6 +220,12 @@ class MainWindow(QMainWindow):
         self.image_list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.image_list.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
         lay.addWidget(self.image_filter)
+        # shown while the list holds only a review set sent from the evaluation panel
+        self.review_set_button = QPushButton("Show all images")
+        self.review_set_button.setToolTip("leave the review set sent from the evaluation")
+        self.review_set_button.clicked.connect(self.clear_review_set)
+        self.review_set_button.setVisible(False)
+        lay.addWidget(self.review_set_button)
         lay.addWidget(self.image_list, 1)
         self.image_proxy = ImageFilterProxy()
         self.image_filter.textChanged.connect(self.image_proxy.set_text)
@@ -480,6 +487,7 @@ class MainWindow(QMainWindow):
                 panel = evaluation_cls(project)
                 # an image picked in the evaluation's error list opens on the canvas
                 panel.imageActivated.connect(lambda image_id, _overlays: self._open_image_from_list(image_id))
+                panel.reviewRequested.connect(self.review_set)
                 self.evaluation_panel = panel
                 dock.setWidget(panel)
 
@@ -495,6 +503,34 @@ class MainWindow(QMainWindow):
             self.evaluation_dock.setWidget(QLabel("evaluation panel: open a project"))
             self.evaluation_panel.deleteLater()
             self.evaluation_panel = None
+
+    def review_set(self, false_negatives: list[dict], false_positives: list[dict]) -> list[int]:
+        """Show only the images an evaluation found errors on (missed objects, weak false positives).
+
+        The image list keeps those images (the "Show all images" button leaves the set) and the
+        first one opens, with its ground truth and predictions on the canvas. Returns the ids.
+        """
+        if self.controller is None:
+            return []
+        known = {img.id for img in self.project.images()} if self.project is not None else set()
+        ids = sorted({int(o["image_id"]) for o in (*false_negatives, *false_positives)} & known)
+        self.image_proxy.set_ids(ids)
+        self.review_set_button.setText(f"Show all images (review set: {len(ids)})")
+        self.review_set_button.setVisible(True)
+        self.images_dock.raise_()
+        if ids:
+            self._open_image_from_list(ids[0])
+        self.statusBar().showMessage(
+            f"review set: {len(ids)} images with {len(false_negatives)} missed objects and "
+            f"{len(false_positives)} weak false positives",
+            15000,
+        )
+        return ids
+
+    def clear_review_set(self) -> None:
+        """Show every image again."""
+        self.image_proxy.set_ids(None)
+        self.review_set_button.setVisible(False)
 
     def _run_finished(self, info: dict) -> None:
         """A training run ended: evaluate its best model against the model it started from.

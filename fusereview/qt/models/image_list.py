@@ -179,27 +179,42 @@ class ImageListModel(QAbstractListModel):
 
 
 class ImageFilterProxy(QSortFilterProxyModel):
-    """Filter box of the image list: substring of the file name, and optionally one split."""
+    """Filter box of the image list: substring of the file name, optionally one split or an id set."""
 
     def __init__(self) -> None:
         super().__init__()
         self.split: str | None = None
         self.text = ""
+        self.ids: frozenset[int] | None = None
 
     def set_text(self, text: str) -> None:
         """Show file names containing ``text`` (case-insensitive)."""
-        self.text = text.strip().lower()
-        self.invalidateFilter()
+        self._refilter(lambda: setattr(self, "text", text.strip().lower()))
 
     def set_split(self, split: str | None) -> None:
         """Show one split only (``None``: all)."""
-        self.split = split
-        self.invalidateFilter()
+        self._refilter(lambda: setattr(self, "split", split))
+
+    def set_ids(self, ids: set[int] | list[int] | None) -> None:
+        """Show only these images (a review set sent from the evaluation panel; ``None``: all)."""
+        self._refilter(lambda: setattr(self, "ids", frozenset(ids) if ids is not None else None))
+
+    def _refilter(self, change: Any) -> None:
+        """Apply ``change`` to the filter and re-filter (Qt >= 6.10 API; invalidateFilter before)."""
+        if hasattr(self, "beginFilterChange"):
+            self.beginFilterChange()
+            change()
+            self.endFilterChange()
+        else:  # older PySide6: invalidateFilter() is the only way
+            change()
+            self.invalidateFilter()
 
     def filterAcceptsRow(self, source_row: int, source_parent: _Index) -> bool:
         model = self.sourceModel()
         assert isinstance(model, ImageListModel)
         img = model.image_at(source_row)
+        if self.ids is not None and img.id not in self.ids:
+            return False
         if self.split and img.split != self.split:
             return False
         return not self.text or self.text in img.file_name.lower()
