@@ -41,6 +41,7 @@ import numpy as np
 from pycocotools import mask as mask_utils
 
 from fusereview.core.errors import FusereviewError
+from fusereview.core.files import write_text_atomic
 
 CLASS_NAME = "fuse neutrals"
 PLACEHOLDER_NAME = "fuse-neutrals"
@@ -944,18 +945,8 @@ def _write_dataset(
 
 
 def _write_json(data: dict[str, Any], path: Path) -> None:
-    """Temp file in the same folder, fsync, rename: a reader never sees a half-written json."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            # dumps, not dump: dump streams through the pure-Python encoder, 5x slower on big files
-            f.write(json.dumps(data, separators=(",", ":")))
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Atomically (a reader never sees a half-written json), compact separators."""
+    write_text_atomic(json.dumps(data, separators=(",", ":")), path)
 
 
 def generate_coco_stress(

@@ -7,8 +7,6 @@ positives, false positives, duplicates and false negatives in fixed colours.
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +16,7 @@ import cv2
 import numpy as np
 from pycocotools import mask as mask_utils
 
+from fusereview.core.files import write_bytes_atomic
 from fusereview.evaluation.errors import ImageErrors
 
 # RGB colours (images are RGB throughout fusereview; converted to BGR only when written).
@@ -256,14 +255,5 @@ def write_png(image: np.ndarray, out: Path) -> Path:
     ok, buf = cv2.imencode(".png", cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
     if not ok:
         raise OSError(f"could not encode {out} as PNG")
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(buf.tobytes())
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_bytes_atomic(buf.tobytes(), out)
     return out

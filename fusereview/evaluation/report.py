@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import os
 import statistics
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from fusereview.core.errors import FusereviewError
+from fusereview.core.files import write_text_atomic as _write_text_atomic
 from fusereview.evaluation.cocoeval import METRIC_NAMES, Evaluation, format_value
 from fusereview.evaluation.errors import SIZES, size_label
 from fusereview.evaluation.plots import Series, draw_overlay, legend_strip, line_plot, write_png
@@ -110,19 +109,8 @@ def dataset_stats_for_run(config: Mapping[str, Any]) -> tuple[dict[str, SplitSta
 
 
 def write_text_atomic(text: str, out: Path) -> Path:
-    """Write text through a temporary file in the same folder, fsync, rename."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return out
+    """Write text atomically (see :func:`fusereview.core.files.write_text_atomic`)."""
+    return _write_text_atomic(text, out)
 
 
 # --- helpers -------------------------------------------------------------------------------------

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +21,7 @@ import torch
 from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
 
 from fusereview.core.errors import ModelLoadError
+from fusereview.core.files import write_text_atomic
 
 BOS = "<|startoftext|>"
 EOS = "<|endoftext|>"
@@ -168,16 +167,7 @@ class PromptTokenizer:
 
 
 def _write_text_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_text_atomic(text, path)
 
 
 def build_tiny_tokenizer(max_length: int = 16) -> PromptTokenizer:
