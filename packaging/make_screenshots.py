@@ -119,6 +119,7 @@ def main() -> int:
             _wait(lambda: bool(panel.evaluations), 120, "the evaluation")
 
         run_gui(project_dir, model, str(args.out / "evaluation.png"), window_hook=evaluation, **common)
+
         def comparison(window) -> None:
             # a whole fast-preset run, then its best model against the one it started from
             window.training_dock.show()
@@ -127,7 +128,9 @@ def main() -> int:
             panel.preset.setCurrentText("fast")
             panel.retrain_btn.click()
             _wait(
-                lambda: window.evaluation_panel is not None and window.evaluation_panel.comparison is not None,
+                lambda: (
+                    window.evaluation_panel is not None and window.evaluation_panel.comparison is not None
+                ),
                 900,
                 "the run and the comparison of its best model",
             )

@@ -486,7 +486,7 @@ class MainWindow(QMainWindow):
             if evaluation_cls is not None:
                 panel = evaluation_cls(project)
                 # an image picked in the evaluation's error list opens on the canvas
-                panel.imageActivated.connect(lambda image_id, _overlays: self._open_image_from_list(image_id))
+                panel.imageActivated.connect(self.show_evaluated_image)
                 panel.reviewRequested.connect(self.review_set)
                 self.evaluation_panel = panel
                 dock.setWidget(panel)
@@ -503,6 +503,26 @@ class MainWindow(QMainWindow):
             self.evaluation_dock.setWidget(QLabel("evaluation panel: open a project"))
             self.evaluation_panel.deleteLater()
             self.evaluation_panel = None
+
+    def show_evaluated_image(self, image_id: int, overlays: dict) -> int:
+        """Open an image picked in the evaluation panel, its misses and false positives outlined.
+
+        Missed objects, false positives and duplicates are drawn dashed in the panel's colours
+        (``overlays`` as ``EvaluationPanel.imageActivated`` sends it); true positives are not,
+        the predictions themselves show those. Returns the number of outlines drawn.
+        """
+        self._open_image_from_list(image_id)
+        if self.controller is None or self.controller.image_id != image_id:
+            return 0
+        colours = overlays.get("colors") or {}
+        labels = {"false_negatives": "missed", "false_positives": "false positive", "duplicates": "duplicate"}
+        marks = []
+        for kind, label in labels.items():
+            for o in overlays.get(kind) or []:
+                score = f" {o['score']:.2f}" if o.get("score") is not None else ""
+                marks.append((tuple(o["bbox"]), colours.get(kind, "#ff00ff"), label + score))
+        self.scene.show_errors(marks)
+        return len(marks)
 
     def review_set(self, false_negatives: list[dict], false_positives: list[dict]) -> list[int]:
         """Show only the images an evaluation found errors on (missed objects, weak false positives).

@@ -19,9 +19,14 @@ from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
-from PySide6.QtCore import QRectF, Signal
-from PySide6.QtGui import QColor, QImage
-from PySide6.QtWidgets import QGraphicsScene, QGraphicsSceneMouseEvent
+from PySide6.QtCore import QRectF, Qt, Signal
+from PySide6.QtGui import QColor, QImage, QPen
+from PySide6.QtWidgets import (
+    QGraphicsRectItem,
+    QGraphicsScene,
+    QGraphicsSceneMouseEvent,
+    QGraphicsSimpleTextItem,
+)
 
 from fusereview.core.geometry import segmentation_to_rle
 from fusereview.core.records import ReviewState
@@ -283,6 +288,7 @@ class CanvasScene(QGraphicsScene):
         self.frame: Frame | None = None
         self.ctx = RenderContext(0, 0)
         self.tool: Tool | None = None
+        self.error_items: list[QGraphicsRectItem] = []
         self.setBackgroundBrush(QColor(40, 40, 44))
 
     @property
@@ -290,8 +296,35 @@ class CanvasScene(QGraphicsScene):
         """The photo shown (``None`` before any)."""
         return None if self.frame is None else self.frame.image_id
 
+    def show_errors(self, marks: list[tuple[tuple[float, float, float, float], str, str]]) -> None:
+        """Outline an evaluation's errors on the photo shown: ``(bbox xywh, "#rrggbb", label)`` each.
+
+        Dashed, above the review overlays and outside the review state (they are not annotations
+        and cannot be selected); the next photo clears them.
+        """
+        self.clear_errors()
+        for (x, y, w, h), colour, label in marks:
+            pen = QPen(QColor(colour), 3, Qt.PenStyle.DashLine)
+            pen.setCosmetic(True)  # the same width at every zoom
+            rect = QGraphicsRectItem(QRectF(x, y, w, h))
+            rect.setPen(pen)
+            rect.setZValue(2.5)
+            text = QGraphicsSimpleTextItem(label, rect)
+            text.setBrush(QColor(colour))
+            text.setPos(x, y + h + 1)
+            self.addItem(rect)
+            self.error_items.append(rect)
+
+    def clear_errors(self) -> None:
+        """Remove the evaluation's outlines."""
+        for item in self.error_items:
+            self.removeItem(item)
+        self.error_items = []
+
     def show_frame(self, frame: Frame, ctx: RenderContext) -> None:
         """Show a photo and its overlays."""
+        if self.frame is None or self.frame.image_id != frame.image_id:
+            self.clear_errors()
         self.frame = frame
         self.image_item.set_images(frame.width, frame.height, frame.overview, frame.step, frame.full)
         self.setSceneRect(QRectF(0, 0, frame.width, frame.height))
