@@ -183,7 +183,11 @@ class MainWindow(QMainWindow):
         self.cancel_button.clicked.connect(self.cancel_jobs)
         self.unsaved_label = QLabel("")
         self.unsaved_label.setObjectName("status_unsaved")
+        self.zoom_label = QLabel("")
+        self.zoom_label.setObjectName("status_zoom")
+        self.view.zoom_changed.connect(lambda z: self.zoom_label.setText(f"zoom {z * 100:.0f}%"))
         for w in (
+            self.zoom_label,
             self.model_label,
             self.device_label,
             self.job_label,
