@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -44,3 +46,23 @@ def write_json_atomic(data: Any, out: str | os.PathLike[str], *, indent: int | N
     times slower on large files.
     """
     return write_text_atomic(json.dumps(data, indent=indent, default=str), out)
+
+
+def replace_dir(new: str | os.PathLike[str], target: str | os.PathLike[str]) -> None:
+    """Rename the folder ``new`` onto ``target``; an old ``target`` is moved aside first, removed after.
+
+    If the final rename fails, the old ``target`` is put back: a checkpoint or export folder is
+    either the old one or the new one, never missing.
+    """
+    new, target = Path(new), Path(target)
+    if not target.exists():
+        os.replace(new, target)
+        return
+    old = target.with_name(f".{target.name}.old-{uuid.uuid4().hex[:8]}")
+    os.replace(target, old)
+    try:
+        os.replace(new, target)
+    except BaseException:
+        os.replace(old, target)
+        raise
+    shutil.rmtree(old, ignore_errors=True)

@@ -165,6 +165,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
+    from fusereview.core.files import replace_dir
     from fusereview.training.engine import TrainData, Trainer
     from fusereview.training.hooks import ConsoleProgress
     from fusereview.training.presets import preset_config
@@ -260,13 +261,7 @@ def main(argv: list[str] | None = None) -> int:
         "minutes": round((time.time() - t0) / 60, 1),
     }
     (staging / "metrics.json").write_text(json.dumps(summary, indent=1))
-    old = out.with_name(f".{out.name}.old")
-    if old.exists():
-        shutil.rmtree(old)
-    if out.exists():
-        out.rename(old)
-    staging.rename(out)
-    shutil.rmtree(old, ignore_errors=True)
+    replace_dir(staging, out)
     print(
         f"demo model written to {out}: test AP50 {summary['AP50']}, scores {summary['score_spread']}",
         file=sys.stderr,

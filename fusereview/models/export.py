@@ -33,6 +33,7 @@ import torch
 from safetensors.torch import save_file
 from transformers import Sam3Model
 
+from fusereview.core.files import replace_dir
 from fusereview.models.checkpoints import EXPORT_FORMAT, EXPORT_META
 from fusereview.models.tokenizer import PromptTokenizer
 
@@ -115,26 +116,11 @@ def save_export(
         for f in tmp.iterdir():  # durable before the rename makes it visible
             with open(f, "rb") as fh:
                 os.fsync(fh.fileno())
-        _replace_dir(tmp, out_dir)
+        replace_dir(tmp, out_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out_dir
-
-
-def _replace_dir(new: Path, target: Path) -> None:
-    """Rename ``new`` onto ``target``; an old ``target`` is moved aside first and removed after."""
-    if not target.exists():
-        os.replace(new, target)
-        return
-    old = target.with_name(f".{target.name}.old-{uuid.uuid4().hex[:8]}")
-    os.replace(target, old)
-    try:
-        os.replace(new, target)
-    except BaseException:
-        os.replace(old, target)
-        raise
-    shutil.rmtree(old, ignore_errors=True)
 
 
 def trained_parameter_names(model: torch.nn.Module) -> list[str]:

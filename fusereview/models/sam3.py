@@ -52,6 +52,56 @@ def _encode_masks_transposed(binary_t: torch.Tensor) -> list[dict[str, object]]:
     ]
 
 
+def detections_from_outputs(
+    out: object, sizes: Sequence[tuple[int, int]], threshold: float, category_id: int, prompt: str
+) -> list[list[Detection]]:
+    """Threshold, scale boxes to pixels, resize masks to each image's own size, encode RLE.
+
+    ``out`` has ``pred_logits``, ``presence_logits`` (or ``None``), ``pred_boxes`` (normalised
+    xyxy) and ``pred_masks`` (``None``: detections without masks) as ``Sam3Model`` returns them.
+    The score is SAM3's post-processor's: ``sigmoid(pred_logits) * sigmoid(presence_logits)``.
+    Prediction and training's validation both go through here, so they score the same way.
+    """
+    scores = out.pred_logits.float().sigmoid()  # type: ignore[attr-defined]
+    presence = out.presence_logits  # type: ignore[attr-defined]
+    if presence is not None:
+        scores = scores * presence.float().sigmoid()
+    boxes = out.pred_boxes.float().clamp(0.0, 1.0)  # type: ignore[attr-defined]
+    masks = out.pred_masks  # type: ignore[attr-defined]
+    result: list[list[Detection]] = []
+    for b, (height, width) in enumerate(sizes):
+        keep = torch.nonzero(scores[b] > threshold).flatten()
+        keep = keep[torch.argsort(scores[b, keep], descending=True)]
+        dets: list[Detection] = []
+        if len(keep):
+            scale = torch.tensor([width, height, width, height], device=boxes.device, dtype=torch.float32)
+            px = (boxes[b, keep] * scale).cpu().numpy()
+            rles: list[dict[str, object] | None] = [None] * len(keep)
+            if masks is not None:
+                # Resize the transposed logits to (width, height): bilinear resizing commutes with the
+                # transpose, and (K, W, H) in C order is the Fortran (H, W, K) layout pycocotools wants.
+                logits_t = masks[b, keep][None].float().transpose(-1, -2)
+                resized_t = F.interpolate(
+                    logits_t, size=(width, height), mode="bilinear", align_corners=False
+                )[0]
+                # mask logit > 0  <=>  sigmoid > 0.5 (SAM3's mask threshold), at the image's own size
+                rles = _encode_masks_transposed(resized_t > 0)
+            sc = scores[b, keep].cpu().numpy()
+            for k in range(len(keep)):
+                x0, y0, x1, y1 = (float(v) for v in px[k])
+                dets.append(
+                    Detection(
+                        box=(x0, y0, max(x0, x1), max(y0, y1)),
+                        score=float(min(1.0, max(0.0, sc[k]))),
+                        mask=rles[k],
+                        category_id=int(category_id),
+                        prompt=prompt,
+                    )
+                )
+        result.append(dets)
+    return result
+
+
 class Sam3Predictor:
     """Predict with a loaded SAM3 model; safe to call from one worker thread at a time.
 
@@ -125,48 +175,6 @@ class Sam3Predictor:
             input_boxes_labels=labels,
         )
 
-    @staticmethod
-    def _postprocess(
-        out: object, sizes: Sequence[tuple[int, int]], threshold: float, category_id: int, prompt: str
-    ) -> list[list[Detection]]:
-        """Threshold, scale boxes to pixels, resize masks to each image's own size, encode RLE."""
-        scores = out.pred_logits.float().sigmoid()  # type: ignore[attr-defined]
-        presence = out.presence_logits  # type: ignore[attr-defined]
-        if presence is not None:
-            scores = scores * presence.float().sigmoid()
-        boxes = out.pred_boxes.float().clamp(0.0, 1.0)  # type: ignore[attr-defined]
-        masks = out.pred_masks  # type: ignore[attr-defined]
-        result: list[list[Detection]] = []
-        for b, (height, width) in enumerate(sizes):
-            keep = torch.nonzero(scores[b] > threshold).flatten()
-            keep = keep[torch.argsort(scores[b, keep], descending=True)]
-            dets: list[Detection] = []
-            if len(keep):
-                scale = torch.tensor([width, height, width, height], device=boxes.device, dtype=torch.float32)
-                px = (boxes[b, keep] * scale).cpu().numpy()
-                # Resize the transposed logits to (width, height): bilinear resizing commutes with the
-                # transpose, and (K, W, H) in C order is the Fortran (H, W, K) layout pycocotools wants.
-                logits_t = masks[b, keep][None].float().transpose(-1, -2)
-                resized_t = F.interpolate(
-                    logits_t, size=(width, height), mode="bilinear", align_corners=False
-                )[0]
-                # mask logit > 0  <=>  sigmoid > 0.5 (SAM3's mask threshold), at the image's own size
-                rles = _encode_masks_transposed(resized_t > 0)
-                sc = scores[b, keep].cpu().numpy()
-                for k in range(len(keep)):
-                    x0, y0, x1, y1 = (float(v) for v in px[k])
-                    dets.append(
-                        Detection(
-                            box=(x0, y0, max(x0, x1), max(y0, y1)),
-                            score=float(min(1.0, max(0.0, sc[k]))),
-                            mask=rles[k],
-                            category_id=int(category_id),
-                            prompt=prompt,
-                        )
-                    )
-            result.append(dets)
-        return result
-
     @contextlib.contextmanager
     def _session(self) -> Iterator[None]:
         with self._lock, torch.inference_mode(), self._autocast():
@@ -211,7 +219,7 @@ class Sam3Predictor:
             text, text_mask = self._text([p for _, p in prompts])
             for j, (category_id, prompt) in enumerate(prompts):
                 out = self._heads(vision, text[j : j + 1], text_mask[j : j + 1])
-                for i, dets in enumerate(self._postprocess(out, sizes, threshold, category_id, prompt)):
+                for i, dets in enumerate(detections_from_outputs(out, sizes, threshold, category_id, prompt)):
                     per_image[i].extend(dets)
         return per_image
 
@@ -266,7 +274,7 @@ class Sam3Predictor:
             boxes = torch.tensor([[cxcywh]], dtype=torch.float32, device=self.device)
             labels = torch.ones((1, 1), dtype=torch.long, device=self.device)
             out = self._heads(vision, text, text_mask, boxes, labels)
-            dets = self._postprocess(out, [(height, width)], threshold, category_id, prompt)[0]
+            dets = detections_from_outputs(out, [(height, width)], threshold, category_id, prompt)[0]
         inside = []
         for d in dets:
             bx0, by0, bx1, by1 = d.box

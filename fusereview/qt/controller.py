@@ -371,31 +371,18 @@ class ReviewController(QObject):
 
     def add_box(self, box: Box) -> None:
         """A new box was drawn for a missed object."""
-        if self.image_id is None:
-            return
-        cmd = AddAnnotationCommand(
-            self.ops,
-            self.image_id,
-            self.new_category_id,
-            bbox=xyxy_to_xywh(box),
-            segmentation=None,
-            text="draw box",
-        )
-        self.stack.push(cmd)
-        if cmd.created is not None:
-            self.select(("gt", cmd.created.id))
+        self._add_annotation(bbox=xyxy_to_xywh(box), segmentation=None, text="draw box")
 
     def add_polygon(self, polygon: list[float]) -> None:
         """A new polygon was drawn for a missed object."""
+        self._add_annotation(bbox=None, segmentation=[list(polygon)], text="draw polygon")
+
+    def _add_annotation(self, *, bbox: Any, segmentation: Any, text: str) -> None:
+        """Push one undoable "add" of the current category on the current image, then select it."""
         if self.image_id is None:
             return
         cmd = AddAnnotationCommand(
-            self.ops,
-            self.image_id,
-            self.new_category_id,
-            bbox=None,
-            segmentation=[list(polygon)],
-            text="draw polygon",
+            self.ops, self.image_id, self.new_category_id, bbox=bbox, segmentation=segmentation, text=text
         )
         self.stack.push(cmd)
         if cmd.created is not None:

@@ -21,6 +21,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from fusereview.core.files import replace_dir
+
 
 def spread_queries(model: nn.Module, seed: int = 0) -> None:
     """Spread the decoder's initial reference boxes over the image and give queries distinct embeddings.
@@ -171,22 +173,10 @@ def save_export(
             for f in new.iterdir():
                 with open(f, "rb") as fh:
                     os.fsync(fh.fileno())
-        _replace_dir(new, out)
+        replace_dir(new, out)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return out
-
-
-def _replace_dir(new: Path, out: Path) -> None:
-    """Swap ``new`` into ``out``; the old folder survives until the new one is in place."""
-    old = out.with_name(f".{out.name}.old")
-    if old.exists():
-        shutil.rmtree(old)
-    if out.exists():
-        out.rename(old)
-    new.rename(out)
-    if old.exists():
-        shutil.rmtree(old)
 
 
 def _unwrap(model: nn.Module) -> nn.Module:
