@@ -24,16 +24,21 @@ from fusereview.evaluation.errors import SIZES, size_label
 from fusereview.evaluation.plots import Series, draw_overlay, legend_strip, line_plot, write_png
 from fusereview.evaluation.run_folder import RunData, read_run
 
-LOSS_KEYS = (
-    "loss",
-    "loss_ce",
-    "loss_bbox",
-    "loss_giou",
-    "loss_presence",
-    "loss_mask",
-    "loss_dice",
-    "loss_aux",
-)
+
+def _loss_keys(steps: list[dict[str, Any]]) -> list[str]:
+    """The total and every component a run logged (``loss_*``), in the order the run wrote them.
+
+    Read from the records rather than listed here: the evaluation layer must not import the
+    training engine (torch), and a run from another engine version is plotted with what it has.
+    """
+    keys: dict[str, None] = {}
+    for s in steps:
+        for k in s:
+            if k == "loss" or k.startswith("loss_"):
+                keys.setdefault(k, None)
+    return list(keys)
+
+
 # Below these a validation split gives an unstable mAP (one object is several AP points).
 SMALL_VALID_IMAGES = 50
 SMALL_VALID_OBJECTS = 100
@@ -320,7 +325,7 @@ def write_report(
         xs = [s.get("step", i) for i, s in enumerate(run.steps)]
         series = [
             Series(k, xs, [s.get(k) if isinstance(s.get(k), (int, float)) else None for s in run.steps])
-            for k in LOSS_KEYS
+            for k in _loss_keys(run.steps)
             if any(isinstance(s.get(k), (int, float)) for s in run.steps)
         ]
         if series:
