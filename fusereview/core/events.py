@@ -22,6 +22,7 @@ EVENT_KINDS: dict[str, str] = {
     "predictions_added": "prediction ids newly stored by a model run",
     "predictions_removed": "prediction ids of pending predictions replaced by a newer model run (rows deleted)",
     "prompt_changed": "category ids whose text prompt changed",
+    "matches_changed": "prediction ids whose match to an annotation changed (core.matching)",
 }
 
 

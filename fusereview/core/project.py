@@ -17,11 +17,13 @@ Content hash
     import. Import must stay fast for 10,000 images, and an imported dataset may not have its image
     files at hand yet. Until then it is ``""``. A file whose size or mtime changed is re-hashed.
 
-Geometry of created annotations
-    An accepted or edited prediction becomes an annotation whose ``area`` is the mask's pixel count
-    and whose ``bbox`` is the mask's tight box (or the box the reviewer drew). Its segmentation is
-    polygons, unless the mask has holes: then it stays RLE, with ``iscrowd`` 0 (iscrowd 1 would
-    make the COCO evaluator ignore it). A box-only prediction becomes the box's rectangle polygon.
+Geometry of created annotations (ADR 0014, :mod:`fusereview.core.instances`)
+    A prediction is stored as its *instance* (mask cut to its box, fragments removed, or box
+    only), and accepting it saves exactly that: ``area`` is the mask's pixel count and ``bbox``
+    its tight box; the segmentation holds the very same pixels (polygons when they do, else the
+    RLE, with ``iscrowd`` 0: iscrowd 1 would make the COCO evaluator ignore it). A box-only
+    instance becomes ``segmentation: []`` with area w·h. A prediction that matches an existing
+    annotation (:mod:`fusereview.core.matching`) records agreement instead of a second label.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import os
 import sqlite3
 from pathlib import Path
@@ -36,6 +39,7 @@ from typing import Any
 
 from fusereview.core.events import Event, EventHub
 from fusereview.core.project_annotations import AnnotationsMixin
+from fusereview.core.project_decisions import DecisionsMixin
 from fusereview.core.project_export import (
     ROBOFLOW_JSON,
     coco_text,
@@ -64,6 +68,8 @@ from fusereview.core.records import (
     ReviewState,
 )
 
+log = logging.getLogger(__name__)
+
 __all__ = ["DB_NAME", "Project", "ProjectError", "UnknownIdError", "default_project_dir"]
 
 _PROJECT_FOLDERS = ("runs", "models", "exports")
@@ -77,7 +83,7 @@ def default_project_dir(dataset_path: str | Path) -> Path:
     return path.parent / f"{name}.fusereview"
 
 
-class Project(AnnotationsMixin, PredictionsMixin):
+class Project(AnnotationsMixin, PredictionsMixin, DecisionsMixin):
     """One project: its folder, its database connection and its change events.
 
     Use :meth:`create`, :meth:`open` or :meth:`open_or_import`, not the constructor.
@@ -228,11 +234,24 @@ class Project(AnnotationsMixin, PredictionsMixin):
             raise ProjectError(f"{db_path}: not a fusereview project database ({exc})") from exc
         except sqlite3.DatabaseError as exc:
             raise ProjectError(f"{db_path}: not a fusereview project database ({exc})") from exc
-        if row is None or int(row[0]) != SCHEMA_VERSION:
+        version = int(row[0]) if row is not None and str(row[0]).isdigit() else None
+        if version is None or version > SCHEMA_VERSION:
             db.close()
             found = row[0] if row else "none"
             raise ProjectError(
                 f"{db_path}: schema version {found}, this fusereview reads version {SCHEMA_VERSION}"
+            )
+        if version < SCHEMA_VERSION:
+            from fusereview.core.project_migrate import migrate
+            from fusereview.core.project_predictions import rematch_images
+
+            try:
+                backup = migrate(db, version, rematch_images)
+            except BaseException:
+                db.close()
+                raise
+            log.info(
+                "%s: upgraded from schema %s to %s (backup: %s)", db_path, version, SCHEMA_VERSION, backup
             )
         return cls(root, db)
 
@@ -540,18 +559,51 @@ class Project(AnnotationsMixin, PredictionsMixin):
     ) -> list[Path]:
         """Write COCO json atomically (validated with pycocotools before the rename).
 
+        Every annotation the project created or whose geometry it changed must hold the
+        invariants of :func:`fusereview.core.instances.check_annotation` (area > 0, bbox = the
+        mask's tight box, area = its pixel count, box only: ``segmentation: []`` and w·h);
+        otherwise nothing is written (:class:`ProjectError` lists them). Imported annotations
+        that were never edited are exported as given (ADR 0002).
+
         ``out`` ending in ``.json`` is one file (one split, or all merged as in
         :meth:`to_coco_dict`); anything else is a folder that gets the Roboflow layout,
         ``<out>/<split>/_annotations.coco.json`` per split (no split is replaced unless all were
         written and validated). An existing file is kept as a backup.
         """
         out = Path(out)
+        problems = self.invariant_problems(split)
+        if problems:
+            more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
+            raise ProjectError(
+                f"{self.root.name}: not exported, {len(problems)} annotation(s) break the geometry rule: "
+                + "; ".join(problems[:5])
+                + more
+            )
         if out.suffix.lower() == ".json":
             return [write_text_atomic(self.coco_text(split, only_reviewed=only_reviewed), out)]
         names = [split] if split is not None else self.splits()
         # all splits validated before any is replaced: a failure leaves the whole folder as it was
         files = [(self.coco_text(n, only_reviewed=only_reviewed), out / n / ROBOFLOW_JSON) for n in names]
         return write_texts_atomic(files)
+
+    def invariant_problems(self, split: str | None = None) -> list[str]:
+        """Annotations made or edited by the project that break the geometry rule, one line each."""
+        from fusereview.core.instances import check_annotation
+
+        sql = (
+            "SELECT a.id, i.file_name, i.width, i.height, a.bbox, a.segmentation, a.area FROM annotations a"
+            " JOIN images i ON i.id = a.image_id WHERE a.deleted = 0 AND (a.source = 'review'"
+            " OR a.geometry_edited_at != '')"
+        )
+        params: list[Any] = []
+        if split is not None:
+            sql += " AND i.split = ?"
+            params.append(split)
+        out = []
+        for aid, name, width, height, bbox, seg, area in self._db.read(sql, params):
+            for problem in check_annotation(json.loads(bbox), json.loads(seg), area, height, width):
+                out.append(f"{name}: annotation {aid}: {problem}")
+        return out
 
     def counts(self) -> dict[str, int]:
         """How many images, annotations and predictions (by state) the project holds."""

@@ -7,10 +7,11 @@ from pathlib import Path
 from typing import Any
 
 from fusereview.core.events import Event, EventHub
+from fusereview.core.geometry import rle_area, segmentation_to_rle
+from fusereview.core.instances import InstanceError, annotation_geometry, edited_box_mask, is_box_only
 from fusereview.core.project_records import (
     ANN_COLUMNS,
     annotation_from_row,
-    box_polygon,
     dumps,
     geometry_from_segmentation,
 )
@@ -49,6 +50,10 @@ class AnnotationsMixin:
         if row is None:
             raise UnknownIdError(f"project {self.root.name} has no annotation with id {annotation_id}")
         return annotation_from_row(row)
+
+    def _emit_matches(self, ids: tuple[int, ...]) -> None:
+        if ids:
+            self.events.emit(Event("matches_changed", ids))
 
     @staticmethod
     def _record_linked_state(
@@ -106,14 +111,26 @@ class AnnotationsMixin:
     def _geometry(
         self, image: ImageRecord, bbox: Any, segmentation: Any
     ) -> tuple[tuple[float, ...], Any, float]:
-        if segmentation is not None:
-            return geometry_from_segmentation(segmentation, image.height, image.width, bbox)
+        """The COCO fields of a drawn or edited annotation, holding the invariants of core.instances.
+
+        A segmentation gives the bbox (its tight box) and the area (its pixel count); an RLE is
+        stored as polygons when they hold exactly its pixels. Without one, the box is the object:
+        ``segmentation: []``, area w·h. ``bbox`` is ignored when there is a segmentation.
+        """
+        from fusereview.core.geometry import segmentation_to_rle
+
+        if segmentation is not None and not is_box_only(segmentation):
+            if isinstance(segmentation, dict):
+                rle = segmentation_to_rle(segmentation, image.height, image.width)
+                return annotation_geometry(rle)
+            box, seg, area = geometry_from_segmentation(segmentation, image.height, image.width)
+            if area <= 0:
+                raise InstanceError("the drawn shape covers no pixel: nothing was added")
+            return box, seg, area
         if bbox is None:
-            raise ValueError("an annotation needs a bbox or a segmentation")
-        box = tuple(float(v) for v in bbox)
-        if len(box) != 4 or box[2] < 0 or box[3] < 0:
-            raise ValueError(f"bbox must be [x, y, w, h] with w, h >= 0, got {bbox!r}")
-        return box, box_polygon(box), box[2] * box[3]  # type: ignore[arg-type]
+            raise InstanceError("an annotation needs a box or a segmentation")
+        x, y, w, h = (float(v) for v in bbox)
+        return annotation_geometry(None, (x, y, x + w, y + h))
 
     def add_annotation(
         self,
@@ -130,9 +147,10 @@ class AnnotationsMixin:
         Parameters
         ----------
         bbox:
-            COCO ``[x, y, w, h]``; default: the segmentation's box.
+            COCO ``[x, y, w, h]`` of a box-only object (ignored with a segmentation: the bbox
+            is then the segmentation's tight box).
         segmentation:
-            Polygons or an RLE; default (box only): the box's rectangle.
+            Polygons or an RLE; ``None`` or ``[]``: box only (``segmentation: []``, area w·h).
         extra:
             Extra keys written with the annotation on export.
         """
@@ -141,7 +159,9 @@ class AnnotationsMixin:
         geometry = self._geometry(image, bbox, segmentation)
         with self._db.write() as conn:
             aid = self._insert_annotation(conn, image_id, category_id, geometry, source, extra)
+            rematched = self._rematch(conn, [image_id])  # type: ignore[attr-defined]
         self.events.emit(Event("annotation_changed", (aid,)))
+        self._emit_matches(rematched)
         return self.annotation(aid)
 
     def update_annotation(
@@ -151,12 +171,21 @@ class AnnotationsMixin:
         bbox: Any = None,
         segmentation: Any = None,
         category_id: int | None = None,
+        box_only: bool = False,
         by: str = "",
     ) -> Annotation:
-        """Change an annotation's geometry or category (area recomputed from a new segmentation).
+        """Change an annotation's geometry or category, keeping box and mask together.
 
-        An annotation made from a prediction marks that prediction ``EDITED``, recorded as a
-        decision of ``by`` (the reviewer's name) now.
+        A new segmentation gives bbox and area (its tight box and pixel count). A new ``bbox``
+        (xywh) moves the mask with it (same size) or clips the mask to it (resized); the stored
+        bbox is then the mask's tight box. ``box_only`` drops the mask (``segmentation: []``,
+        area w·h of the given or current box). An annotation made from a prediction marks that
+        prediction ``EDITED``, recorded as a decision of ``by`` (the reviewer's name) now.
+
+        Raises
+        ------
+        InstanceError
+            The result would have no area (nothing is changed).
         """
         # read and write in one transaction: another process cannot slip a change in between
         with self._db.write() as conn:
@@ -164,28 +193,44 @@ class AnnotationsMixin:
             if category_id is not None:
                 self._check_category(category_id)
             image = self.image(old.image_id)
-            if segmentation is not None and segmentation != old.segmentation:
-                box, seg, area = geometry_from_segmentation(segmentation, image.height, image.width, bbox)
-            elif segmentation is not None:  # unchanged (an undo replaying it): keep the mask's own area
-                box = tuple(float(v) for v in bbox) if bbox is not None else old.bbox
-                seg, area = old.segmentation, old.area
+            box, seg, area = old.bbox, old.segmentation, old.area
+            edited_at = old.geometry_edited_at
+            if box_only:
+                x, y, w, h = (float(v) for v in (bbox if bbox is not None else old.bbox))
+                box, seg, area = annotation_geometry(None, (x, y, x + w, y + h))
+                edited_at = now_utc()
+            elif segmentation is not None:
+                box, seg, area = self._geometry(image, None, segmentation)
+                edited_at = now_utc()
             elif bbox is not None:
-                box, seg, area = self._geometry(image, bbox, None)
-                if old.segmentation != box_polygon(old.bbox):  # a real mask stays; only the box changes
-                    seg, area = old.segmentation, old.area
-            else:
-                box, seg, area = old.bbox, old.segmentation, old.area
+                x, y, w, h = (float(v) for v in bbox)
+                new_box = (x, y, x + w, y + h)
+                ox, oy, ow, oh = old.bbox
+                mask = (
+                    None if old.box_only else segmentation_to_rle(old.segmentation, image.height, image.width)
+                )
+                new_mask, _ = edited_box_mask((ox, oy, ox + ow, oy + oh), new_box, mask)
+                if mask is not None and new_mask is not None and rle_area(new_mask) == 0:
+                    raise InstanceError(
+                        f"annotation {annotation_id}: the new box holds none of the mask: nothing changed"
+                    )
+                box, seg, area = annotation_geometry(new_mask, new_box)
+                edited_at = now_utc()
             conn.execute(
-                "UPDATE annotations SET bbox = ?, segmentation = ?, area = ?, category_id = ? WHERE id = ?",
+                "UPDATE annotations SET bbox = ?, segmentation = ?, area = ?, category_id = ?,"
+                " geometry_edited_at = ? WHERE id = ?",
                 (
                     dumps(list(box)),
                     dumps(seg),
                     area,
                     category_id if category_id is not None else old.category_id,
+                    edited_at,
                     annotation_id,
                 ),
             )
             linked = self._record_linked_state(conn, annotation_id, "edited", by)
+            rematched = self._rematch(conn, [old.image_id])  # type: ignore[attr-defined]
+        self._emit_matches(rematched)
         self.events.emit(Event("annotation_changed", (annotation_id,)))
         if linked:
             self.events.emit(Event("decided", linked))
@@ -200,13 +245,19 @@ class AnnotationsMixin:
             old = self.annotation(annotation_id)
             conn.execute("UPDATE annotations SET deleted = 1 WHERE id = ?", (annotation_id,))
             linked = self._record_linked_state(conn, annotation_id, "rejected", by, unlink=True)
+            rematched = self._rematch(conn, [old.image_id])  # type: ignore[attr-defined]
         self.events.emit(Event("annotation_changed", (annotation_id,)))
+        self._emit_matches(rematched)
         if linked:
             self.events.emit(Event("decided", linked))
         return old
 
     def restore_annotation(self, annotation: Annotation, *, by: str = "", state: str | None = None) -> None:
-        """Undo :meth:`delete_annotation`: the annotation comes back with its ids and fields.
+        """Undo :meth:`delete_annotation` (or any change): the annotation comes back exactly as given.
+
+        Every field is written as the snapshot holds it (bbox, segmentation, area, category,
+        extra, when its geometry was edited), so undoing an edit gives back the very bytes the
+        export had; a live annotation is overwritten the same way.
 
         A prediction it was made from is linked to it again, in ``state`` (``"accepted"`` or
         ``"edited"``) when given — an undo knows the state it returns to — else in the state it
@@ -223,7 +274,7 @@ class AnnotationsMixin:
         with self._db.write() as conn:
             conn.execute(
                 "UPDATE annotations SET deleted = 0, category_id = ?, bbox = ?, segmentation = ?, area = ?,"
-                " iscrowd = ?, extra = ? WHERE id = ?",
+                " iscrowd = ?, extra = ?, geometry_edited_at = ? WHERE id = ?",
                 (
                     annotation.category_id,
                     dumps(list(annotation.bbox)),
@@ -231,6 +282,7 @@ class AnnotationsMixin:
                     annotation.area,
                     annotation.iscrowd,
                     dumps(annotation.extra) if annotation.extra else None,
+                    annotation.geometry_edited_at,
                     annotation.id,
                 ),
             )
@@ -256,6 +308,8 @@ class AnnotationsMixin:
                         "INSERT INTO decisions (prediction_id, state, decided_by, decided_at) VALUES (?, ?, ?, ?)",
                         (int(pred_id), state, by, at),
                     )
+            rematched = self._rematch(conn, [annotation.image_id])  # type: ignore[attr-defined]
         self.events.emit(Event("annotation_changed", (annotation.id,)))
+        self._emit_matches(rematched)
         if relinked:
             self.events.emit(Event("decided", (int(pred_id),)))

@@ -1,24 +1,20 @@
-"""Predictions of a project (the per-image cache of model output) and review decisions on them."""
+"""Predictions of a project: the per-image cache of model output, stored as instances, and their matches."""
 
 from __future__ import annotations
 
+import json
+import math
 import sqlite3
 from pathlib import Path
 from typing import Any
 
 from fusereview.core.events import Event, EventHub
-from fusereview.core.project_records import (
-    ANN_COLUMNS,
-    PRED_COLUMNS,
-    annotation_from_row,
-    box_polygon,
-    dumps,
-    geometry_from_mask,
-    prediction_from_row,
-    xyxy_to_xywh,
-)
+from fusereview.core.geometry import SegmentationError, check_rle
+from fusereview.core.instances import InstanceError, detection_instance
+from fusereview.core.matching import Candidate, annotation_candidate, match_image
+from fusereview.core.project_records import PRED_COLUMNS, dumps, prediction_from_row
 from fusereview.core.project_schema import Database, ProjectError, UnknownIdError, now_utc
-from fusereview.core.records import RLE, Detection, ImageRecord, Prediction, ReviewState
+from fusereview.core.records import Detection, ImageRecord, Prediction, ReviewState
 
 
 def category_key_prefix(category_id: int) -> str:
@@ -32,8 +28,61 @@ def category_key_prefix(category_id: int) -> str:
     return f"c{int(category_id)}-"
 
 
+def _finite(values: Any) -> bool:
+    try:
+        return all(math.isfinite(float(v)) for v in values)
+    except (TypeError, ValueError):
+        return False
+
+
+def rematch_images(conn: sqlite3.Connection, image_ids: Any) -> tuple[int, ...]:
+    """Match the undecided predictions of images to their annotations again (in ``conn``'s transaction).
+
+    Pending and rejected predictions are matched (a rejected one may be accepted later);
+    accepted and edited ones keep the match they were decided with. Returns the ids of the
+    predictions whose match changed (for the ``matches_changed`` event).
+    """
+    changed: list[int] = []
+    for image_id in sorted(set(image_ids)):
+        size = conn.execute("SELECT height, width FROM images WHERE id = ?", (image_id,)).fetchone()
+        if size is None:
+            continue
+        height, width = size
+        rows = conn.execute(
+            "SELECT id, category_id, x0, y0, x1, y1, mask, score, match_annotation_id, match_iou, match_kind"
+            " FROM predictions WHERE image_id = ? AND state IN ('pending', 'rejected')",
+            (image_id,),
+        ).fetchall()
+        if not rows:
+            continue
+        preds = [
+            Candidate(r[0], r[1], (r[2], r[3], r[4], r[5]), json.loads(r[6]) if r[6] else None, r[7])
+            for r in rows
+        ]
+        anns = [
+            annotation_candidate(a, c, json.loads(b), json.loads(g), height, width)
+            for a, c, b, g in conn.execute(
+                "SELECT id, category_id, bbox, segmentation FROM annotations WHERE image_id = ? AND deleted = 0",
+                (image_id,),
+            )
+        ]
+        found = match_image(preds, anns) if anns else {}
+        updates = []
+        for r in rows:
+            m = found.get(r[0])
+            new = (m.annotation_id, round(m.iou, 4), m.kind) if m else (None, None, "")
+            if (r[8], r[9], r[10] or "") != new:
+                updates.append((*new, r[0]))
+        conn.executemany(
+            "UPDATE predictions SET match_annotation_id = ?, match_iou = ?, match_kind = ? WHERE id = ?",
+            updates,
+        )
+        changed.extend(u[-1] for u in updates)
+    return tuple(sorted(changed))
+
+
 class PredictionsMixin:
-    """The prediction and decision methods of :class:`~fusereview.core.project.Project` (see there)."""
+    """The prediction methods of :class:`~fusereview.core.project.Project` (see there)."""
 
     # provided by Project
     root: Path
@@ -49,6 +98,7 @@ class PredictionsMixin:
         detections: list[Detection],
         *,
         category_id: int | None = None,
+        skip_empty: bool = False,
     ) -> list[Prediction]:
         """Store one image's detections from one model run, and mark the image as cached for it.
 
@@ -73,6 +123,11 @@ class PredictionsMixin:
           pending predictions are gone. An entry with an untagged key and no prediction of the
           category cannot be told apart and stays.
 
+        Each detection is stored as its *instance* (:func:`fusereview.core.instances.detection_instance`:
+        mask cut to its box, fragments removed, box only when the mask is empty or disagrees
+        with the box), which is what the canvas shows and accepting saves; then the image's
+        pending predictions are matched to its annotations (:mod:`fusereview.core.matching`).
+
         Parameters
         ----------
         image_id, model, cache_key:
@@ -83,42 +138,27 @@ class PredictionsMixin:
         category_id:
             The category this set answers (the model layer always passes it; keyword only, for
             the callers written before it existed).
+        skip_empty:
+            Leave out detections that cannot be an instance (a box without area in the image and
+            no usable mask) instead of refusing the set: a model's raw output may hold a few,
+            clamped to the image edge. Everything else that is wrong is still refused.
 
         Raises
         ------
         ProjectError
-            A detection's mask is not at the image's size, or its category is unknown or not
-            ``category_id``.
+            Nothing is stored when any detection is bad: a score that is not a number in [0, 1],
+            a box that is not finite, inverted, outside the image or without area (and no usable
+            mask), a malformed RLE or one of another size than the image, or a category that is
+            unknown or not ``category_id``. The message names the image, the detection and the field.
         """
         image = self.image(image_id)
         if category_id is not None:
             self._check_category(category_id)
         rows = []
         for i, det in enumerate(detections):
-            self._check_category(det.category_id)
-            if category_id is not None and det.category_id != category_id:
-                raise ProjectError(
-                    f"{image.file_name}: detection {i}: category {det.category_id} in a prediction set "
-                    f"stored for category {category_id}"
-                )
-            if det.mask is not None and list(det.mask.get("size", [])) != [image.height, image.width]:
-                raise ProjectError(
-                    f"{image.file_name}: detection {i}: mask size {det.mask.get('size')} is not the image's "
-                    f"[{image.height}, {image.width}]"
-                )
-            mask = dumps({"size": list(det.mask["size"]), "counts": det.mask["counts"]}) if det.mask else None
-            rows.append(
-                (
-                    image_id,
-                    det.category_id,
-                    model,
-                    cache_key,
-                    det.prompt,
-                    float(det.score),
-                    *map(float, det.box),
-                    mask,
-                )
-            )
+            row = self._instance_row(image, i, det, category_id, skip_empty)
+            if row is not None:
+                rows.append((image_id, *row, model, cache_key))
         categories = sorted({category_id} if category_id is not None else {d.category_id for d in detections})
         current = self._current_hash(image_id)
         with self._db.write() as conn:
@@ -127,8 +167,8 @@ class PredictionsMixin:
             # holding an old id must not find another prediction under it)
             first = self._prediction_sequence(conn) + 1
             conn.executemany(
-                "INSERT INTO predictions (image_id, category_id, model, cache_key, prompt, score, x0, y0, x1, y1, mask)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO predictions (image_id, category_id, prompt, score, x0, y0, x1, y1, mask, geometry,"
+                " model, cache_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 rows,
             )
             last = self._prediction_sequence(conn)
@@ -142,6 +182,7 @@ class PredictionsMixin:
                 conn.execute(
                     "UPDATE images SET content_hash = ?, hash_stat = ? WHERE id = ?", (*current, image_id)
                 )
+            rematched = self._rematch(conn, [image_id])
         ids = tuple(range(first, last + 1))
         if len(ids) != len(rows):  # cannot happen inside one IMMEDIATE transaction; never hide it
             raise ProjectError(f"project {self.root.name}: prediction ids not consecutive")
@@ -149,7 +190,55 @@ class PredictionsMixin:
             self.events.emit(Event("predictions_removed", removed))
         if ids:
             self.events.emit(Event("predictions_added", ids))
+        older = tuple(pid for pid in rematched if pid < first)
+        if older:
+            self.events.emit(Event("matches_changed", older))
         return self._predictions_by_id(ids)
+
+    def _instance_row(
+        self, image: ImageRecord, index: int, det: Detection, category_id: int | None, skip_empty: bool
+    ) -> tuple[Any, ...] | None:
+        """One detection checked and turned into its instance: the columns of its row."""
+        where = f"{image.file_name}: detection {index}"
+        score = det.score
+        if not isinstance(score, (int, float)) or isinstance(score, bool) or not 0.0 <= float(score) <= 1.0:
+            raise ProjectError(f"{where}: score {score!r} is not a number in [0, 1]")  # NaN fails too
+        try:
+            self._check_category(det.category_id)
+        except UnknownIdError as exc:
+            raise ProjectError(f"{where}: category_id: {exc}") from exc
+        if category_id is not None and det.category_id != category_id:
+            raise ProjectError(
+                f"{where}: category {det.category_id} in a prediction set stored for category {category_id}"
+            )
+        mask = det.mask
+        if mask is not None:
+            try:
+                checked = check_rle(mask, image.height, image.width)
+            except SegmentationError as exc:
+                raise ProjectError(f"{where}: mask: {exc}") from exc
+            mask = {"size": list(checked["size"]), "counts": checked["counts"].decode("ascii")}
+        try:
+            inst = detection_instance(det.box, mask, image.height, image.width)
+        except InstanceError as exc:
+            if skip_empty and _finite(det.box):
+                return None
+            raise ProjectError(f"{where}: box: {exc}") from exc
+        geometry = {"note": inst.note, "model_box": list(inst.model_box), "removed": inst.removed_pixels}
+        return (
+            det.category_id,
+            det.prompt,
+            float(score),
+            *inst.box,
+            dumps(inst.mask) if inst.mask is not None else None,
+            dumps(geometry),
+        )
+
+    # ---------------------------------------------------------------------------------- matching
+    @staticmethod
+    def _rematch(conn: sqlite3.Connection, image_ids: Any) -> tuple[int, ...]:
+        """See :func:`rematch_images` (inside the caller's write transaction)."""
+        return rematch_images(conn, image_ids)
 
     @staticmethod
     def _supersede(
@@ -239,133 +328,3 @@ class PredictionsMixin:
         if not found:
             raise UnknownIdError(f"project {self.root.name} has no prediction with id {prediction_id}")
         return found[0]
-
-    # ------------------------------------------------------------------------------------- decisions
-    def decide(
-        self,
-        prediction_id: int,
-        state: ReviewState | str,
-        *,
-        by: str = "",
-        box: Any = None,
-        mask: RLE | None = None,
-        category_id: int | None = None,
-    ) -> Prediction:
-        """Record a review decision on one prediction (committed before returning).
-
-        ``ACCEPTED`` creates the annotation (source ``"review"``, extra ``{"fusereview": {model,
-        score, prediction_id}}``) linked by ``Prediction.annotation_id``; ``EDITED`` (or accepting
-        with a new ``box``/``mask``/``category_id``) does so with the changed geometry or category,
-        or changes the linked annotation; ``REJECTED`` and ``PENDING`` delete a linked annotation.
-        """
-        return self.decide_many([prediction_id], state, by=by, box=box, mask=mask, category_id=category_id)[0]
-
-    def decide_many(
-        self,
-        prediction_ids: list[int],
-        state: ReviewState | str,
-        *,
-        by: str = "",
-        box: Any = None,
-        mask: RLE | None = None,
-        category_id: int | None = None,
-    ) -> list[Prediction]:
-        """:meth:`decide` for several predictions in one transaction (all or none)."""
-        state = ReviewState(state)
-        prediction_ids = list(dict.fromkeys(prediction_ids))  # twice in the list: decided once
-        if category_id is not None:
-            self._check_category(category_id)
-        changed_annotations: list[int] = []
-        at = now_utc()
-        # read, plan and write in one IMMEDIATE transaction: another process cannot change these
-        # predictions between our reading and our writing, and a plan that raises writes nothing
-        with self._db.write() as conn:
-            preds = {p.id: p for p in self._predictions_by_id(list(prediction_ids))}
-            for pid in prediction_ids:
-                if pid not in preds:
-                    raise UnknownIdError(f"project {self.root.name} has no prediction with id {pid}")
-            planned = []
-            for pid in prediction_ids:
-                pred = preds[pid]
-                planned.append(
-                    (pred, self._plan(pred, self.image(pred.image_id), state, box, mask, category_id))
-                )
-            for pred, (new_state, action, geometry, cat) in planned:
-                ann_id = pred.annotation_id
-                if action == "create":
-                    extra = {
-                        "fusereview": {"model": pred.model, "score": pred.score, "prediction_id": pred.id}
-                    }
-                    ann_id = self._insert_annotation(conn, pred.image_id, cat, geometry, "review", extra)
-                    changed_annotations.append(ann_id)
-                elif action == "update":
-                    bbox, seg, area = geometry
-                    conn.execute(
-                        "UPDATE annotations SET bbox = ?, segmentation = ?, area = ?, category_id = ? WHERE id = ?",
-                        (dumps(list(bbox)), dumps(seg), area, cat, ann_id),
-                    )
-                    changed_annotations.append(int(ann_id))  # type: ignore[arg-type]
-                elif action == "delete":
-                    conn.execute("UPDATE annotations SET deleted = 1 WHERE id = ?", (ann_id,))
-                    changed_annotations.append(int(ann_id))  # type: ignore[arg-type]
-                    ann_id = None
-                conn.execute(
-                    "UPDATE predictions SET state = ?, decided_by = ?, decided_at = ?, annotation_id = ? WHERE id = ?",
-                    (new_state.value, by, at, ann_id, pred.id),
-                )
-                conn.execute(
-                    "INSERT INTO decisions (prediction_id, state, decided_by, decided_at) VALUES (?, ?, ?, ?)",
-                    (pred.id, new_state.value, by, at),
-                )
-        if prediction_ids:
-            self.events.emit(Event("decided", tuple(prediction_ids)))
-        if changed_annotations:
-            self.events.emit(Event("annotation_changed", tuple(changed_annotations)))
-        found = {p.id: p for p in self._predictions_by_id(list(prediction_ids))}
-        return [found[pid] for pid in prediction_ids]
-
-    def _plan(
-        self,
-        pred: Prediction,
-        image: ImageRecord,
-        state: ReviewState,
-        box: Any,
-        mask: RLE | None,
-        category_id: int | None,
-    ) -> tuple[ReviewState, str, Any, int]:
-        """What a decision does: ``(new state, "create"|"update"|"delete"|"none", geometry, category)``."""
-        edits = box is not None or mask is not None or category_id is not None
-        linked = None
-        if pred.annotation_id is not None:
-            row = self._db.read_one(
-                f"SELECT {ANN_COLUMNS} FROM annotations WHERE id = ? AND deleted = 0", (pred.annotation_id,)
-            )
-            linked = annotation_from_row(row) if row else None
-        if state in (ReviewState.PENDING, ReviewState.REJECTED):
-            if edits:
-                raise ValueError(f"a {state.value} decision takes no box, mask or category")
-            return state, "delete" if linked else "none", None, pred.category_id
-        if mask is not None and list(mask.get("size", [])) != [image.height, image.width]:
-            raise ProjectError(
-                f"{image.file_name}: edited mask size {mask.get('size')} is not [{image.height}, {image.width}]"
-            )
-        new_state = ReviewState.EDITED if edits or state == ReviewState.EDITED else state
-        if linked is not None and pred.state == ReviewState.EDITED:
-            new_state = ReviewState.EDITED  # accepting an edited prediction keeps its edits
-        if linked is not None and not edits:
-            return new_state, "none", None, linked.category_id
-        cat = category_id if category_id is not None else (linked.category_id if linked else pred.category_id)
-        if mask is not None:
-            geometry = geometry_from_mask(mask, box)
-        elif linked is not None:
-            bbox = xyxy_to_xywh(box) if box is not None else linked.bbox
-            box_only = linked.segmentation == box_polygon(linked.bbox)
-            seg = box_polygon(bbox) if box_only else linked.segmentation
-            area = bbox[2] * bbox[3] if box_only else linked.area
-            geometry = (bbox, seg, area)
-        elif pred.mask is not None:
-            geometry = geometry_from_mask(pred.mask, box)
-        else:
-            bbox = xyxy_to_xywh(box if box is not None else pred.box)
-            geometry = (bbox, box_polygon(bbox), bbox[2] * bbox[3])
-        return new_state, "update" if linked is not None else "create", geometry, cat

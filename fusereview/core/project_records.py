@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from fusereview.core.records import RLE, Annotation, Prediction, ReviewState
+from fusereview.core.records import Annotation, Prediction, ReviewState
 
 _encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 try:
@@ -40,14 +40,38 @@ def dumps(value: Any) -> str:
 
 PRED_COLUMNS = (
     "id, image_id, category_id, x0, y0, x1, y1, score, mask, model, prompt, state, decided_by, decided_at,"
-    " annotation_id"
+    " annotation_id, geometry, match_annotation_id, match_iou, match_kind"
 )
-ANN_COLUMNS = "id, image_id, category_id, bbox, segmentation, area, iscrowd, source, extra"
+ANN_COLUMNS = (
+    "id, image_id, category_id, bbox, segmentation, area, iscrowd, source, extra, geometry_edited_at"
+)
 
 
 def prediction_from_row(row: tuple) -> Prediction:
     """A :class:`Prediction` from a row of ``SELECT PRED_COLUMNS FROM predictions``."""
-    pid, image_id, cat, x0, y0, x1, y1, score, mask, model, prompt, state, by, at, ann = row
+    (
+        pid,
+        image_id,
+        cat,
+        x0,
+        y0,
+        x1,
+        y1,
+        score,
+        mask,
+        model,
+        prompt,
+        state,
+        by,
+        at,
+        ann,
+        geo,
+        m_ann,
+        m_iou,
+        kind,
+    ) = row
+    info = json.loads(geo) if geo else {}
+    model_box = info.get("model_box")
     return Prediction(
         id=pid,
         image_id=image_id,
@@ -61,12 +85,17 @@ def prediction_from_row(row: tuple) -> Prediction:
         decided_by=by,
         decided_at=at,
         annotation_id=ann,
+        note=info.get("note", ""),
+        model_box=tuple(model_box) if model_box else None,
+        match_annotation_id=m_ann,
+        match_iou=m_iou,
+        match_kind=kind or "",
     )
 
 
 def annotation_from_row(row: tuple) -> Annotation:
     """An :class:`Annotation` from a row of ``SELECT ANN_COLUMNS FROM annotations``."""
-    aid, image_id, cat, bbox, seg, area, iscrowd, source, extra = row
+    aid, image_id, cat, bbox, seg, area, iscrowd, source, extra, edited_at = row
     return Annotation(
         id=aid,
         image_id=image_id,
@@ -77,11 +106,16 @@ def annotation_from_row(row: tuple) -> Annotation:
         iscrowd=iscrowd,
         source=source,
         extra=json.loads(extra) if extra else {},
+        geometry_edited_at=edited_at or "",
     )
 
 
 def box_polygon(bbox: tuple[float, float, float, float]) -> list[list[float]]:
-    """The rectangle of a COCO ``xywh`` box as one COCO polygon (the mask of a box-only object)."""
+    """The rectangle of a COCO ``xywh`` box as one COCO polygon.
+
+    Schema 1 stored a box-only review annotation this way; schema 2 writes ``segmentation: []``
+    (core.instances), and the migration (core.project_migrate) recognises the old form by it.
+    """
     x, y, w, h = bbox
     return [[x, y, x + w, y, x + w, y + h, x, y + h]]
 
@@ -92,30 +126,6 @@ def xyxy_to_xywh(box: Any) -> tuple[float, float, float, float]:
     if x1 < x0 or y1 < y0:
         raise ValueError(f"box must be (x0, y0, x1, y1) with x0 <= x1 and y0 <= y1, got {tuple(box)}")
     return (x0, y0, x1 - x0, y1 - y0)
-
-
-def geometry_from_mask(mask: RLE, box_xyxy: Any = None) -> tuple[tuple[float, ...], Any, float]:
-    """``(bbox xywh, segmentation, area)`` of an annotation made from a mask.
-
-    ``area`` is the mask's pixel count; ``bbox`` the mask's tight box unless ``box_xyxy`` is
-    given; the segmentation is polygons unless the mask has holes (or is too small for a
-    polygon), in which case it is the RLE itself.
-    """
-    # imported here: opencv/pycocotools are only needed when a decision is taken, not to open a project
-    from fusereview.core import geometry
-
-    area = float(geometry.rle_area(mask))
-    if box_xyxy is not None:
-        bbox = xyxy_to_xywh(box_xyxy)
-    else:
-        bbox = tuple(float(v) for v in geometry.rle_bbox(mask))
-    segmentation: Any = {"size": list(mask["size"]), "counts": mask["counts"]}
-    binary = geometry.rle_to_mask(mask)
-    if binary.any() and not geometry.mask_has_holes(binary):
-        polygons = geometry.clean_polygons(geometry.mask_to_polygons(binary))
-        if polygons:
-            segmentation = polygons
-    return bbox, segmentation, area
 
 
 def geometry_from_segmentation(

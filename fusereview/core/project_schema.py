@@ -28,7 +28,7 @@ from pathlib import Path
 
 from fusereview.core.errors import FusereviewError, ProjectBusyError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 DB_NAME = "project.db"
 #: Seconds a writer waits for another process's write lock before giving up.
 DEFAULT_BUSY_TIMEOUT = 10.0
@@ -80,7 +80,9 @@ CREATE TABLE images (
     hash_stat TEXT NOT NULL DEFAULT '',
     UNIQUE (split, coco_id)
 );
--- bbox/segmentation as JSON text, area untyped so an int stays an int, extra = unknown keys
+-- bbox/segmentation as JSON text, area untyped so an int stays an int, extra = unknown keys,
+-- geometry_edited_at = when the project last changed the geometry ('' = as imported), such
+-- annotations (and those review created) must hold the invariants of core.instances (export checks)
 CREATE TABLE annotations (
     id INTEGER PRIMARY KEY,
     image_id INTEGER NOT NULL REFERENCES images(id),
@@ -92,10 +94,13 @@ CREATE TABLE annotations (
     iscrowd INTEGER NOT NULL,
     source TEXT NOT NULL,
     extra TEXT,
-    deleted INTEGER NOT NULL DEFAULT 0
+    deleted INTEGER NOT NULL DEFAULT 0,
+    geometry_edited_at TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX annotations_image ON annotations (image_id);
--- mask = COCO RLE as JSON text, box = xyxy pixels
+-- box (xyxy pixels) and mask (COCO RLE as JSON text) are the *instance* (core.instances: what the
+-- canvas shows and accepting saves), geometry = JSON {"note", "model_box", "removed"} of how the
+-- model's output became it. match_* = the annotation a pending prediction matches (core.matching).
 CREATE TABLE predictions (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     image_id INTEGER NOT NULL REFERENCES images(id),
@@ -109,11 +114,15 @@ CREATE TABLE predictions (
     state TEXT NOT NULL DEFAULT 'pending',
     decided_by TEXT NOT NULL DEFAULT '',
     decided_at TEXT NOT NULL DEFAULT '',
-    annotation_id INTEGER
+    annotation_id INTEGER,
+    geometry TEXT,
+    match_annotation_id INTEGER,
+    match_iou REAL,
+    match_kind TEXT NOT NULL DEFAULT ''
 );
 -- the review queue: pending first, lowest score first, straight from the index (covering: the
 -- queue's columns are all in it, so 100,000 items are read without touching the table)
-CREATE INDEX predictions_queue ON predictions (state, score, id, image_id, category_id);
+CREATE INDEX predictions_queue ON predictions (state, score, id, image_id, category_id, match_annotation_id);
 CREATE INDEX predictions_image ON predictions (image_id, model, cache_key);
 CREATE INDEX predictions_annotation ON predictions (annotation_id);
 -- an image was run through (model, cache_key) while its bytes hashed to content_hash
@@ -131,7 +140,8 @@ CREATE TABLE decisions (
     prediction_id INTEGER NOT NULL,
     state TEXT NOT NULL,
     decided_by TEXT NOT NULL,
-    decided_at TEXT NOT NULL
+    decided_at TEXT NOT NULL,
+    detail TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE runs (
     id INTEGER PRIMARY KEY,

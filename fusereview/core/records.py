@@ -95,11 +95,28 @@ class Annotation:
     iscrowd: int = 0
     source: str = "gt"
     extra: dict[str, Any] = field(default_factory=dict)
+    #: When the project last changed the geometry ("" = as imported or as review created it).
+    geometry_edited_at: str = ""
+
+    @property
+    def box_only(self) -> bool:
+        """No mask: ``segmentation`` is ``[]`` (or holds only degenerate polygons)."""
+        from fusereview.core.instances import is_box_only
+
+        return is_box_only(self.segmentation)
 
 
 @dataclass(frozen=True)
 class Prediction:
-    """A stored model prediction with its review state."""
+    """A stored model prediction with its review state.
+
+    ``box`` and ``mask`` are the *instance* (:mod:`fusereview.core.instances`): what the canvas
+    shows and accepting saves; ``note`` says how the model's output became it and ``model_box``
+    is the model's own box. ``match_annotation_id``/``match_iou``/``match_kind`` name the
+    annotation a pending prediction matches (:mod:`fusereview.core.matching`): ``"match"``,
+    ``"duplicate"`` (a second prediction of an already matched annotation) or ``""`` (none). An
+    accepted prediction with a match and no ``annotation_id`` *agrees* with that annotation.
+    """
 
     id: int
     image_id: int
@@ -113,3 +130,20 @@ class Prediction:
     decided_by: str = ""
     decided_at: str = ""
     annotation_id: int | None = None
+    note: str = ""
+    model_box: tuple[float, float, float, float] | None = None
+    match_annotation_id: int | None = None
+    match_iou: float | None = None
+    match_kind: str = ""
+
+    @property
+    def matched(self) -> bool:
+        """It overlaps an existing annotation of its category (IoU >= 0.5)."""
+        return bool(self.match_kind)
+
+    @property
+    def agrees_with(self) -> int | None:
+        """The annotation an accepted prediction was recorded as agreeing with (no annotation made)."""
+        if self.state is ReviewState.ACCEPTED and self.annotation_id is None and self.matched:
+            return self.match_annotation_id
+        return None

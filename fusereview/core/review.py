@@ -34,6 +34,8 @@ class QueueItem(NamedTuple):
     image_id: int
     score: float
     category_id: int
+    #: The annotation a pending prediction matches (core.matching), or ``None``.
+    match_annotation_id: int | None = None
 
 
 class ReviewSession:
@@ -66,6 +68,7 @@ class ReviewSession:
         score_max: float = 1.0,
         states: Iterable[ReviewState | str] = (ReviewState.PENDING,),
         model: str | None = None,
+        matched: bool | None = None,
     ) -> list[QueueItem]:
         """The predictions to review, across the whole project, as one indexed query.
 
@@ -79,13 +82,16 @@ class ReviewSession:
             Inclusive score range.
         states:
             Review states to include (default: pending only).
+        matched:
+            ``False``: only predictions that match no annotation (what a reviewer must decide on a
+            labelled dataset); ``True``: only those that do; ``None`` (default): both.
         """
         if order not in ORDERS:
             raise ValueError(f"unknown queue order {order!r}; expected one of {sorted(ORDERS)}")
         state_values = [ReviewState(s).value for s in states]
         if not state_values:
             return []
-        sql = "SELECT p.id, p.image_id, p.score, p.category_id FROM predictions p"
+        sql = "SELECT p.id, p.image_id, p.score, p.category_id, p.match_annotation_id FROM predictions p"
         where = [f"p.state IN ({','.join('?' * len(state_values))})", "p.score BETWEEN ? AND ?"]
         params: list[Any] = [*state_values, float(score_min), float(score_max)]
         if split is not None:
@@ -98,11 +104,13 @@ class ReviewSession:
         if model is not None:
             where.append("p.model = ?")
             params.append(model)
+        if matched is not None:
+            where.append("p.match_annotation_id IS NOT NULL" if matched else "p.match_annotation_id IS NULL")
         rows = self.project.db.read(f"{sql} WHERE {' AND '.join(where)} ORDER BY {ORDERS[order]}", params)
         return list(map(QueueItem._make, rows))
 
     def accept(self, prediction_id: int) -> Prediction:
-        """Accept a prediction as it is: it becomes an annotation."""
+        """Accept a prediction as it is: it becomes an annotation, or agrees with the one it matches."""
         return self.project.decide(prediction_id, ReviewState.ACCEPTED, by=self.reviewer)
 
     def reject(self, prediction_id: int) -> Prediction:
@@ -119,11 +127,23 @@ class ReviewSession:
             prediction_id, ReviewState.EDITED, by=self.reviewer, category_id=category_id
         )
 
-    def edit(self, prediction_id: int, *, box: Any = None, mask: RLE | None = None) -> Prediction:
-        """Accept a prediction with a corrected box (xyxy) and/or mask (state ``EDITED``)."""
-        if box is None and mask is None:
+    def edit(
+        self, prediction_id: int, *, box: Any = None, mask: RLE | None = None, box_only: bool = False
+    ) -> Prediction:
+        """Accept a prediction with a corrected box (xyxy) and/or mask, or as box only (``EDITED``).
+
+        Box and mask stay together (:meth:`Project.decide`): a new box moves or clips the mask,
+        a new mask gives the box.
+        """
+        if box is None and mask is None and not box_only:
             raise ValueError("edit needs a box or a mask")
-        return self.project.decide(prediction_id, ReviewState.EDITED, by=self.reviewer, box=box, mask=mask)
+        return self.project.decide(
+            prediction_id, ReviewState.EDITED, by=self.reviewer, box=box, mask=mask, box_only=box_only
+        )
+
+    def take_geometry(self, prediction_id: int) -> Prediction:
+        """Replace the geometry of the annotation a prediction matches with the prediction's (accepted)."""
+        return self.project.decide(prediction_id, ReviewState.ACCEPTED, by=self.reviewer, take_geometry=True)
 
     def _pending_of_image(self, image_id: int) -> list[tuple[int, float]]:
         self.project.image(image_id)  # unknown image: a clear error, not an empty list

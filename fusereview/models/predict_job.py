@@ -219,8 +219,13 @@ def store_results(project: Any, fingerprint: str, results: Iterable[JobResult], 
             continue
         for cid, dets in res.detections.items():
             key = cache_key(prompts[cid], threshold, category_id=cid)
-            project.store_predictions(res.image_id, fingerprint, key, dets, category_id=cid)
-            n += len(dets)
+            # skip_empty: a detection clamped to the image edge with no area and no mask cannot be
+            # reviewed; everything else wrong (NaN scores, bad masks) still refuses the set
+            n += len(
+                project.store_predictions(
+                    res.image_id, fingerprint, key, dets, category_id=cid, skip_empty=True
+                )
+            )
     return n
 
 
@@ -315,10 +320,21 @@ def summarize(
     }
 
 
+def box_rle(box: Sequence[float], height: int, width: int) -> dict[str, Any]:
+    """The RLE of a box's rectangle (xyxy), rasterised as COCO rasterises the polygon."""
+    from fusereview.core.geometry import polygons_to_rle
+
+    x0, y0, x1, y1 = (float(v) for v in box)
+    return polygons_to_rle([[x0, y0, x1, y0, x1, y1, x0, y1]], height, width)
+
+
 def coco_results(
     project: Any, fingerprint: str, *, split: str | None, threshold: float
 ) -> list[dict[str, Any]]:
     """The cached predictions of a split as a COCO results list (what ``COCO.loadRes`` reads).
+
+    These are the stored *instances* (:mod:`fusereview.core.instances`): what review shows and
+    accepting saves; a box-only instance's segmentation is its box.
 
     Image ids are the split's COCO ids when ``split`` is given, else the project's ids (COCO ids
     repeat across Roboflow splits); this matches ``Project.to_coco_dict(split)``.
@@ -341,5 +357,9 @@ def coco_results(
                 }
                 if p.mask is not None:
                     entry["segmentation"] = {"size": list(p.mask["size"]), "counts": p.mask["counts"]}
+                else:
+                    # a box-only instance (core.instances): its mask is its box, as the evaluator
+                    # counts a box-only label; pycocotools' loadRes needs every result to have one
+                    entry["segmentation"] = box_rle(p.box, rec.height, rec.width)
                 out.append(entry)
     return out

@@ -87,8 +87,48 @@ class ReviewOps:
         self.project.restore_annotation(ann)
 
 
-class _PredictionCommand(QUndoCommand):
-    """Base: snapshot one prediction on the first redo, restore it on undo."""
+class ReviewCommand(QUndoCommand):
+    """Base of every review command: its first run can happen *before* it is pushed.
+
+    ``QUndoStack.push`` calls ``redo`` from C++, where a Python exception is printed and the
+    command stays on the stack as if it had worked. The controller therefore calls
+    :meth:`prepare` first (errors reach it as exceptions, and nothing is pushed); the push's own
+    ``redo`` is then skipped. Later redos (after an undo) bring back exactly what the first run
+    made (:meth:`again`).
+    """
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self._ran = False
+        self._skip_redo = False
+
+    def prepare(self) -> None:
+        """Run the change now (raises on failure, then the command must not be pushed)."""
+        self.first()
+        self._ran = True
+        self._skip_redo = True
+
+    def redo(self) -> None:
+        if self._skip_redo:
+            self._skip_redo = False
+            return
+        if not self._ran:
+            self.first()
+            self._ran = True
+        else:
+            self.again()
+
+    def first(self) -> None:
+        """The change, the first time."""
+        raise NotImplementedError
+
+    def again(self) -> None:
+        """The change again after an undo (the same ids and fields as the first time)."""
+        raise NotImplementedError
+
+
+class _PredictionCommand(ReviewCommand):
+    """Base: snapshot one prediction before the change, restore it on undo."""
 
     def __init__(self, ops: ReviewOps, pid: int, text: str) -> None:
         super().__init__(text)
@@ -96,16 +136,17 @@ class _PredictionCommand(QUndoCommand):
         self.pid = pid
         self.before: tuple[Prediction, Annotation | None] | None = None
         self.after_snapshot: tuple[Prediction, Annotation | None] | None = None
+        self.result: Prediction | None = None
 
-    def redo(self) -> None:
-        if self.before is None:
-            self.before = self.ops.snapshot(self.pid)
-            self.apply()
-            self.after_snapshot = self.ops.snapshot(self.pid)
-        else:
-            # redo brings back exactly what the first run made (same annotation id)
-            assert self.after_snapshot is not None
-            self.ops.restore(*self.after_snapshot)
+    def first(self) -> None:
+        self.before = self.ops.snapshot(self.pid)
+        self.result = self.apply()
+        self.after_snapshot = self.ops.snapshot(self.pid)
+
+    def again(self) -> None:
+        # redo brings back exactly what the first run made (same annotation id)
+        assert self.after_snapshot is not None
+        self.ops.restore(*self.after_snapshot)
 
     def undo(self) -> None:
         assert self.before is not None
@@ -117,10 +158,10 @@ class _PredictionCommand(QUndoCommand):
 
 
 class DecideCommand(_PredictionCommand):
-    """Accept, reject or reset one prediction."""
+    """Accept, reject or reset one prediction (accepting a matched one records agreement)."""
 
     def __init__(self, ops: ReviewOps, pid: int, state: ReviewState) -> None:
-        super().__init__(ops, pid, f"{state.value} prediction {pid}")
+        super().__init__(ops, pid, f"{_VERBS.get(ReviewState(state), state.value)} prediction {pid}")
         self.state = ReviewState(state)
 
     def apply(self) -> Prediction:
@@ -132,6 +173,9 @@ class DecideCommand(_PredictionCommand):
         if self.state is ReviewState.PENDING:
             return s.reset(self.pid)
         raise ValueError("use EditPredictionCommand for edits")
+
+
+_VERBS = {ReviewState.ACCEPTED: "accept", ReviewState.REJECTED: "reject", ReviewState.PENDING: "reset"}
 
 
 class SetCategoryCommand(_PredictionCommand):
@@ -146,18 +190,56 @@ class SetCategoryCommand(_PredictionCommand):
 
 
 class EditPredictionCommand(_PredictionCommand):
-    """Change a prediction's box and/or mask (it becomes an edited, accepted annotation)."""
+    """Change a prediction's box and/or mask, or make it box only (an edited, accepted annotation)."""
 
-    def __init__(self, ops: ReviewOps, pid: int, *, box: Box | None = None, mask: RLE | None = None) -> None:
-        super().__init__(ops, pid, f"edit prediction {pid}")
+    def __init__(
+        self,
+        ops: ReviewOps,
+        pid: int,
+        *,
+        box: Box | None = None,
+        mask: RLE | None = None,
+        box_only: bool = False,
+        text: str = "",
+    ) -> None:
+        super().__init__(ops, pid, text or f"edit prediction {pid}")
         self.box = box
         self.mask = mask
+        self.box_only = box_only
 
     def apply(self) -> Prediction:
-        return self.ops.session.edit(self.pid, box=self.box, mask=self.mask)
+        return self.ops.session.edit(self.pid, box=self.box, mask=self.mask, box_only=self.box_only)
 
 
-class AddAnnotationCommand(QUndoCommand):
+class TakeGeometryCommand(_PredictionCommand):
+    """Replace the geometry of the annotation a prediction matches with the prediction's (T)."""
+
+    def __init__(self, ops: ReviewOps, pid: int, annotation_id: int) -> None:
+        super().__init__(ops, pid, f"replace annotation {annotation_id}'s geometry with prediction {pid}'s")
+        self.annotation_id = annotation_id
+        self.label_before: Annotation | None = None
+        self.label_after: Annotation | None = None
+
+    def first(self) -> None:
+        self.label_before = self.ops.project.annotation(self.annotation_id)
+        super().first()
+        self.label_after = self.ops.project.annotation(self.annotation_id)
+
+    def apply(self) -> Prediction:
+        return self.ops.session.take_geometry(self.pid)
+
+    def again(self) -> None:
+        super().again()
+        assert self.label_after is not None
+        self.ops.project.restore_annotation(self.label_after)
+
+    def undo(self) -> None:
+        super().undo()
+        assert self.label_before is not None
+        self.ops.project.restore_annotation(self.label_before)  # exactly as it was: same bytes on export
+
+
+class AddAnnotationCommand(ReviewCommand):
     """Add an annotation the model missed; redo after undo restores the same id."""
 
     def __init__(
@@ -170,35 +252,45 @@ class AddAnnotationCommand(QUndoCommand):
         self.segmentation = segmentation
         self.created: Annotation | None = None
 
-    def redo(self) -> None:
-        if self.created is None:
-            self.created = self.ops.add_annotation(*self.args, bbox=self.bbox, segmentation=self.segmentation)
-        else:
-            self.ops.restore_annotation(self.created)
+    def first(self) -> None:
+        self.created = self.ops.add_annotation(*self.args, bbox=self.bbox, segmentation=self.segmentation)
+        self.setText(f"{self.text()}: annotation {self.created.id}")
+
+    def again(self) -> None:
+        assert self.created is not None
+        self.ops.restore_annotation(self.created)
 
     def undo(self) -> None:
         assert self.created is not None
         self.created = self.ops.delete_annotation(self.created.id)
 
 
-class UpdateAnnotationCommand(QUndoCommand):
-    """Change an annotation's bbox (xywh), segmentation or category."""
+class UpdateAnnotationCommand(ReviewCommand):
+    """Change an annotation's bbox (xywh), segmentation, category, or make it box only.
+
+    Undo and redo write the snapshots back field by field (``Project.restore_annotation``), so an
+    undone edit gives back the very bytes the export had (an imported area stays as imported).
+    """
 
     def __init__(self, ops: ReviewOps, ann: Annotation, **fields: Any) -> None:
         super().__init__(f"edit annotation {ann.id}")
         self.ops = ops
         self.before = ann
         self.fields = fields
+        self.after: Annotation | None = None
 
-    def redo(self) -> None:
-        self.ops.update_annotation(self.before.id, **self.fields)
+    def first(self) -> None:
+        self.after = self.ops.update_annotation(self.before.id, **self.fields)
+
+    def again(self) -> None:
+        assert self.after is not None
+        self.ops.project.restore_annotation(self.after)
 
     def undo(self) -> None:
-        b = self.before
-        self.ops.update_annotation(b.id, bbox=b.bbox, segmentation=b.segmentation, category_id=b.category_id)
+        self.ops.project.restore_annotation(self.before)
 
 
-class DeleteAnnotationCommand(QUndoCommand):
+class DeleteAnnotationCommand(ReviewCommand):
     """Delete an annotation (undo restores it with the same id)."""
 
     def __init__(self, ops: ReviewOps, ann_id: int) -> None:
@@ -207,7 +299,10 @@ class DeleteAnnotationCommand(QUndoCommand):
         self.ann_id = ann_id
         self.deleted: Annotation | None = None
 
-    def redo(self) -> None:
+    def first(self) -> None:
+        self.deleted = self.ops.delete_annotation(self.ann_id)
+
+    def again(self) -> None:
         self.deleted = self.ops.delete_annotation(self.ann_id)
 
     def undo(self) -> None:
@@ -215,13 +310,26 @@ class DeleteAnnotationCommand(QUndoCommand):
         self.ops.restore_annotation(self.deleted)
 
 
-def push_macro(stack: QUndoStack, text: str, commands: list[QUndoCommand]) -> None:
-    """Push several commands as one undo step (nothing is pushed for an empty list)."""
+def push_macro(stack: QUndoStack, text: str, commands: list[ReviewCommand]) -> None:
+    """Run several commands and push them as one undo step (nothing for an empty list).
+
+    Each command is prepared (run) before it is pushed; when one fails, the ones already run
+    are undone, nothing is pushed, and the error is raised.
+    """
     if not commands:
         return
-    stack.beginMacro(text)
+    done: list[ReviewCommand] = []
     try:
         for cmd in commands:
+            cmd.prepare()
+            done.append(cmd)
+    except BaseException:
+        for cmd in reversed(done):
+            cmd.undo()
+        raise
+    stack.beginMacro(text)
+    try:
+        for cmd in done:
             stack.push(cmd)
     finally:
         stack.endMacro()

@@ -15,6 +15,7 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QUndoCommand, QUndoStack
 
+from fusereview.core.errors import FusereviewError
 from fusereview.core.events import Event
 from fusereview.core.geometry import xyxy_to_xywh
 from fusereview.core.project import Project
@@ -27,8 +28,10 @@ from fusereview.qt.commands import (
     DecideCommand,
     DeleteAnnotationCommand,
     EditPredictionCommand,
+    ReviewCommand,
     ReviewOps,
     SetCategoryCommand,
+    TakeGeometryCommand,
     UpdateAnnotationCommand,
     push_macro,
 )
@@ -58,14 +61,18 @@ class ReviewController(QObject):
         The selected key (``("pred", id)``, ``("gt", id)`` or ``None``).
     message(str):
         A short status message.
-    refine_requested(int, object, int):
-        Image id, box (xyxy) and category of a SAM3 box prompt to run in the background.
+    refine_requested(int, object, int, object):
+        Image id, box (xyxy), category and target (the key whose mask the result replaces, or
+        ``None`` for a new object) of a SAM3 box prompt to run in the background.
+    resegment_offered(object, object):
+        A box was edited: the key and the drawn box, for an offer to re-segment inside it.
     """
 
     context_changed = Signal(object, bool)
     selection_changed = Signal(object)
     message = Signal(str)
-    refine_requested = Signal(int, object, int)
+    refine_requested = Signal(int, object, int, object)
+    resegment_offered = Signal(object, object)
 
     def __init__(self, project: Project, reviewer: str = "", *, thumbnails: bool = True) -> None:
         super().__init__()
@@ -214,41 +221,126 @@ class ReviewController(QObject):
         return out
 
     # --- decisions ---------------------------------------------------------------------------
-    def _target_pid(self) -> int | None:
-        if self.selected is not None and self.selected[0] == "pred":
-            return self.selected[1]
-        item = self.queue_model.item(self.queue_row)
-        return None if item is None else item.prediction_id
+    def push(self, cmd: ReviewCommand, done: str | None = None) -> bool:
+        """Run a command, push it on the undo stack and say what it did; False when it was refused.
 
-    def _decide(self, state: ReviewState) -> None:
-        pid = self._target_pid()
-        if pid is None:
-            self.message.emit("nothing to decide: select a prediction")
-            return
-        row = self.queue_model.row_of(pid)
+        The command runs before it is pushed (:meth:`ReviewCommand.prepare`), so a refusal by
+        the core (an empty mask, an edit of a matched prediction, ...) is a status message and
+        leaves neither the database nor the undo stack changed.
+        """
         self._quiet += 1
         try:
-            self.stack.push(DecideCommand(self.ops, pid, state))
+            cmd.prepare()
+        except (FusereviewError, ValueError) as exc:
+            self.message.emit(f"{exc} (nothing changed)" if "nothing" not in str(exc) else str(exc))
+            return False
         finally:
             self._quiet -= 1
+        self._quiet += 1
+        try:
+            self.stack.push(cmd)
+        finally:
+            self._quiet -= 1
+        self.refresh()  # the canvas shows what is now stored, at once
+        self.message.emit(done if done is not None else cmd.text())
+        return True
+
+    def _selected_prediction(self, verb: str) -> int | None:
+        """The selected prediction's id; otherwise say why the key does nothing."""
+        if self.selected is not None and self.selected[0] == "pred":
+            return self.selected[1]
+        if self.selected is not None:
+            self.message.emit(
+                f"{verb} acts on a prediction; annotation {self.selected[1]} is a label "
+                "(Delete deletes it, 1-9 change its category): nothing changed"
+            )
+        else:
+            self.message.emit(f"nothing selected for {verb}: Space or N goes to the next pending prediction")
+        return None
+
+    def _decide(self, state: ReviewState, verb: str) -> None:
+        pid = self._selected_prediction(verb)
+        if pid is None:
+            return
+        row = self.queue_model.row_of(pid)
+        cmd = DecideCommand(self.ops, pid, state)
+        if not self.push(cmd, done=""):
+            return
         if row is None or not self.go_to_row(row):  # the next pending prediction took its place
             self.refresh()
-        self.message.emit(f"prediction {pid} {state.value}")
+        self.message.emit(self._decision_text(cmd))
+
+    def _decision_text(self, cmd: DecideCommand) -> str:
+        pred = cmd.result
+        if pred is None:
+            return cmd.text()
+        if pred.agrees_with is not None:
+            return (
+                f"prediction {pred.id} matches annotation {pred.agrees_with}: recorded agreement, "
+                "no second label (Ctrl+Z to undo)"
+            )
+        if pred.state is ReviewState.ACCEPTED:
+            return f"accepted prediction {pred.id} as annotation {pred.annotation_id} (Ctrl+Z to undo)"
+        return f"{pred.state.value} prediction {pred.id} (Ctrl+Z to undo)"
 
     def accept(self) -> None:
-        """Accept the selected prediction (A)."""
-        self._decide(ReviewState.ACCEPTED)
+        """Accept the selected prediction (A); a matched one records agreement with its annotation."""
+        self._decide(ReviewState.ACCEPTED, "A (accept)")
 
     def reject(self) -> None:
-        """Reject the selected prediction (R)."""
-        self._decide(ReviewState.REJECTED)
+        """Reject the selected prediction (R); never deletes an annotation."""
+        self._decide(ReviewState.REJECTED, "R (reject)")
 
     def delete(self) -> None:
-        """Delete: reject a prediction, delete a drawn or ground-truth annotation."""
+        """Delete: an annotation is deleted (undoable), a prediction is rejected."""
         if self.selected is not None and self.selected[0] == "gt":
-            self.stack.push(DeleteAnnotationCommand(self.ops, self.selected[1]))
+            ann_id = self.selected[1]
+            self.push(
+                DeleteAnnotationCommand(self.ops, ann_id), f"deleted annotation {ann_id} — Ctrl+Z to undo"
+            )
             return
         self.reject()
+
+    def take_geometry(self) -> None:
+        """T: replace the matched annotation's geometry with the selected prediction's."""
+        pid = self._selected_prediction("T (take the prediction's geometry)")
+        if pid is None:
+            return
+        pred = self.project.prediction(pid)
+        if pred.match_annotation_id is None or pred.state is not ReviewState.PENDING:
+            self.message.emit(
+                f"prediction {pid} matches no annotation: T has nothing to replace (A accepts it)"
+            )
+            return
+        ann_id = pred.match_annotation_id
+        row = self.queue_model.row_of(pid)
+        if self.push(TakeGeometryCommand(self.ops, pid, ann_id), ""):
+            if row is None or not self.go_to_row(row):
+                self.refresh()
+            self.message.emit(f"annotation {ann_id} now has prediction {pid}'s box and mask (Ctrl+Z to undo)")
+
+    def make_box_only(self) -> None:
+        """O: drop the selected item's mask; it becomes its box (``segmentation: []``)."""
+        if self.selected is None:
+            self.message.emit("nothing selected for O (box only)")
+            return
+        kind, ident = self.selected
+        if kind == "pred":
+            self.push(
+                EditPredictionCommand(
+                    self.ops, ident, box_only=True, text=f"make prediction {ident} box only"
+                ),
+                f"prediction {ident} is box only now (Ctrl+Z to undo)",
+            )
+        else:
+            ann = self.project.annotation(ident)
+            if ann.box_only:
+                self.message.emit(f"annotation {ident} is box only already")
+                return
+            self.push(
+                UpdateAnnotationCommand(self.ops, ann, box_only=True),
+                f"annotation {ident} is box only now (Ctrl+Z to undo)",
+            )
 
     def set_category_number(self, n: int) -> None:
         """Keys 1-9: category ``n`` for the selected item, and for objects drawn next."""
@@ -258,16 +350,23 @@ class ReviewController(QObject):
         cat = self.categories[n - 1]
         self.new_category_id = cat.id
         if self.selected is None:
-            self.message.emit(f"new objects: {cat.name}")
+            self.message.emit(f"nothing selected: objects drawn next are {cat.name}")
             return
         kind, ident = self.selected
         if kind == "pred":
-            self.stack.push(SetCategoryCommand(self.ops, ident, cat.id))
+            self.push(
+                SetCategoryCommand(self.ops, ident, cat.id),
+                f"prediction {ident}: category {cat.name} (Ctrl+Z to undo)",
+            )
         else:
             ann = self.project.annotation(ident)
-            if ann.category_id != cat.id:
-                self.stack.push(UpdateAnnotationCommand(self.ops, ann, category_id=cat.id))
-        self.message.emit(f"category: {cat.name}")
+            if ann.category_id == cat.id:
+                self.message.emit(f"annotation {ident} is {cat.name} already")
+                return
+            self.push(
+                UpdateAnnotationCommand(self.ops, ann, category_id=cat.id),
+                f"annotation {ident}: category {cat.name} (Ctrl+Z to undo)",
+            )
 
     def _pending_on_image(self) -> list[tuple[int, float]]:
         if self.image_id is None:
@@ -279,39 +378,59 @@ class ReviewController(QObject):
         """Accept every pending prediction of this image scoring at least the threshold (one undo)."""
         t = self.threshold if threshold is None else threshold
         ids = [pid for pid, s in self._pending_on_image() if s >= t]
-        cmds: list[QUndoCommand] = [DecideCommand(self.ops, pid, ReviewState.ACCEPTED) for pid in ids]
-        push_macro(self.stack, f"accept {len(ids)} above {t:.2f}", cmds)
-        self.message.emit(f"accepted {len(ids)} predictions scoring {t:.2f} or more")
+        cmds: list[ReviewCommand] = [DecideCommand(self.ops, pid, ReviewState.ACCEPTED) for pid in ids]
+        if not self._macro(f"accept {len(ids)} above {t:.2f}", cmds):
+            return 0
+        agreed = sum(1 for c in cmds if c.result is not None and c.result.agrees_with is not None)
+        self.message.emit(
+            f"accepted {len(ids)} predictions scoring {t:.2f} or more"
+            + (f" ({agreed} matched a label: agreement recorded, no second label)" if agreed else "")
+        )
         return len(ids)
+
+    def _macro(self, text: str, cmds: list[ReviewCommand]) -> bool:
+        self._quiet += 1
+        try:
+            push_macro(self.stack, text, cmds)
+        except (FusereviewError, ValueError) as exc:
+            self.message.emit(f"{exc}: nothing changed")
+            return False
+        finally:
+            self._quiet -= 1
+        self.refresh()
+        return True
 
     def reject_below(self, threshold: float | None = None) -> int:
         """Reject every pending prediction of this image scoring below the threshold (one undo)."""
         t = self.threshold if threshold is None else threshold
         ids = [pid for pid, s in self._pending_on_image() if s < t]
-        cmds: list[QUndoCommand] = [DecideCommand(self.ops, pid, ReviewState.REJECTED) for pid in ids]
-        push_macro(self.stack, f"reject {len(ids)} below {t:.2f}", cmds)
+        cmds: list[ReviewCommand] = [DecideCommand(self.ops, pid, ReviewState.REJECTED) for pid in ids]
+        if not self._macro(f"reject {len(ids)} below {t:.2f}", cmds):
+            return 0
         self.message.emit(f"rejected {len(ids)} predictions scoring below {t:.2f}")
         return len(ids)
 
     def undo(self) -> None:
         """Undo the last action and show what it touched."""
-        if not self.stack.canUndo():
-            self.message.emit("nothing to undo")
-            return
-        cmd = self.stack.command(self.stack.index() - 1)
-        self.stack.undo()
-        self._show_command(cmd)
+        self._walk_stack(undo=True)
 
     def redo(self) -> None:
         """Redo the last undone action."""
-        if not self.stack.canRedo():
-            self.message.emit("nothing to redo")
-            return
-        cmd = self.stack.command(self.stack.index())
-        self.stack.redo()
-        self._show_command(cmd)
+        self._walk_stack(undo=False)
 
-    def _show_command(self, cmd: QUndoCommand | None) -> None:
+    def _walk_stack(self, *, undo: bool) -> None:
+        if not (self.stack.canUndo() if undo else self.stack.canRedo()):
+            self.message.emit(f"nothing to {'undo' if undo else 'redo'}")
+            return
+        cmd = self.stack.command(self.stack.index() - 1 if undo else self.stack.index())
+        self._quiet += 1  # one refresh when it is done, not one per change it makes
+        try:
+            self.stack.undo() if undo else self.stack.redo()
+        finally:
+            self._quiet -= 1
+        self._show_command(cmd, "undone" if undo else "redone")
+
+    def _show_command(self, cmd: QUndoCommand | None, verb: str = "") -> None:
         pid = getattr(cmd, "pid", None)
         if pid is None and cmd is not None and cmd.childCount():
             pid = getattr(cmd.child(0), "pid", None)
@@ -321,7 +440,10 @@ class ReviewController(QObject):
             row = self.queue_model.row_of(pid)
             if row is not None:
                 self.queue_row = row
-        self.message.emit(cmd.text() if cmd is not None else "")
+        else:
+            self.refresh()
+        text = cmd.text() if cmd is not None else ""
+        self.message.emit(f"{verb}: {text}" if verb and text else text)
 
     # --- view options ---------------------------------------------------------------------------
     def set_layers(self, **changes: bool) -> None:
@@ -334,6 +456,13 @@ class ReviewController(QObject):
         self.threshold = float(threshold)
         self.refresh()
 
+    def matched_pending_count(self) -> int:
+        """Pending predictions that match a label (what the default queue leaves out)."""
+        row = self.project.db.read_one(
+            "SELECT COUNT(*) FROM predictions WHERE state = 'pending' AND match_annotation_id IS NOT NULL"
+        )
+        return int(row[0]) if row else 0
+
     def set_queue_filter(self, **changes: Any) -> None:
         """Change the queue's order or filters and go to its first item."""
         self.queue_model.set_filter(QueueFilter(**{**self.queue_model.filter.__dict__, **changes}))
@@ -341,25 +470,60 @@ class ReviewController(QObject):
 
     # --- tool host: correction gestures become commands -----------------------------------------
     def edit_box(self, key: Key, box: Box) -> None:
-        """A box was moved or resized (one command per drag)."""
+        """A box was moved or resized (one command per drag): the mask moves or is clipped with it.
+
+        The stored box is the mask's tight box; when that is smaller than the box drawn (the
+        mask does not reach the new edges) the reviewer is told, and SAM3 re-segmenting inside
+        the drawn box is offered (:attr:`resegment_offered`).
+        """
         if key[0] == "pred":
-            self.stack.push(EditPredictionCommand(self.ops, key[1], box=box))
+            ok = self.push(
+                EditPredictionCommand(self.ops, key[1], box=box, text=f"edit box of prediction {key[1]}")
+            )
+            stored = self._stored_box(key) if ok else None
         else:
             ann = self.project.annotation(key[1])
-            self.stack.push(UpdateAnnotationCommand(self.ops, ann, bbox=xyxy_to_xywh(box)))
+            ok = self.push(UpdateAnnotationCommand(self.ops, ann, bbox=xyxy_to_xywh(box)))
+            stored = self._stored_box(key) if ok else None
+        if stored is None:
+            return
+        name = f"{'prediction' if key[0] == 'pred' else 'annotation'} {key[1]}"
+        if max(abs(a - b) for a, b in zip(stored, box, strict=True)) > 1.0:
+            self.message.emit(
+                f"{name}: box fitted to its mask (the mask does not reach the new edges): "
+                "Re-segment fills the new box, O makes it box only, Ctrl+Z undoes"
+            )
+        else:
+            self.message.emit(f"{name}: box edited, the mask moved or clipped with it (Ctrl+Z to undo)")
+        self.resegment_offered.emit(key, box)
+
+    def _stored_box(self, key: Key) -> Box | None:
+        """The box the canvas now shows for an item (its annotation's, once it has one)."""
+        if key[0] == "pred":
+            pred = self.project.prediction(key[1])
+            if pred.annotation_id is None:
+                return tuple(pred.box)  # type: ignore[return-value]
+            x, y, w, h = self.project.annotation(pred.annotation_id).bbox
+        else:
+            x, y, w, h = self.project.annotation(key[1]).bbox
+        return (x, y, x + w, y + h)
 
     def edit_mask(self, key: Key, mask: dict) -> None:
-        """A brush or eraser stroke changed a mask (one command per stroke)."""
+        """A brush or eraser stroke changed a mask (one command per stroke): box and area follow it."""
         from fusereview.core.geometry import rle_area
 
         if rle_area(mask) == 0:
-            self.message.emit("the mask would be empty: use R or Delete to remove the object")
+            self.message.emit(
+                "the mask would be empty: nothing changed (R rejects a prediction, Delete deletes a label)"
+            )
             return
         if key[0] == "pred":
-            self.stack.push(EditPredictionCommand(self.ops, key[1], mask=mask))
+            self.push(
+                EditPredictionCommand(self.ops, key[1], mask=mask, text=f"paint mask of prediction {key[1]}")
+            )
         else:
             ann = self.project.annotation(key[1])
-            self.stack.push(UpdateAnnotationCommand(self.ops, ann, segmentation=mask))
+            self.push(UpdateAnnotationCommand(self.ops, ann, segmentation=mask))
 
     def edit_polygons(self, key: Key, polygons: list[list[float]]) -> None:
         """Polygon vertices were dragged, inserted or deleted."""
@@ -367,10 +531,10 @@ class ReviewController(QObject):
             self.message.emit("predictions are masks: edit them with the brush")
             return
         ann = self.project.annotation(key[1])
-        self.stack.push(UpdateAnnotationCommand(self.ops, ann, segmentation=[list(p) for p in polygons]))
+        self.push(UpdateAnnotationCommand(self.ops, ann, segmentation=[list(p) for p in polygons]))
 
     def add_box(self, box: Box) -> None:
-        """A new box was drawn for a missed object."""
+        """A new box was drawn for a missed object (box only: ``segmentation: []``)."""
         self._add_annotation(bbox=xyxy_to_xywh(box), segmentation=None, text="draw box")
 
     def add_polygon(self, polygon: list[float]) -> None:
@@ -384,38 +548,79 @@ class ReviewController(QObject):
         cmd = AddAnnotationCommand(
             self.ops, self.image_id, self.new_category_id, bbox=bbox, segmentation=segmentation, text=text
         )
-        self.stack.push(cmd)
-        if cmd.created is not None:
+        if self.push(cmd) and cmd.created is not None:
             self.select(("gt", cmd.created.id))
+            self.message.emit(f"added annotation {cmd.created.id} (Ctrl+Z to undo)")
 
-    def refine(self, box: Box) -> None:
-        """A SAM3 box prompt was drawn: ask for a background segmentation."""
+    def refine(self, box: Box, target: Key | None = None) -> None:
+        """A SAM3 box prompt was drawn: ask for a background segmentation.
+
+        ``target`` (default: the selected item) is the prediction or annotation whose mask the
+        result replaces; without one, the result is a new object.
+        """
         if self.image_id is None:
             return
+        target = self.selected if target is None else target
         cat = self.new_category_id
-        if self.selected is not None and self.selected[0] == "pred":
-            cat = self.project.prediction(self.selected[1]).category_id
-        self.refine_requested.emit(self.image_id, box, cat)
-
-    def apply_refine(self, image_id: int, detections: list[Any], target: Key | None) -> None:
-        """Use the best detection of a refine: the selected prediction's new mask, or a new object."""
-        found = [d for d in detections if d.mask is not None]
-        if not found:
-            self.message.emit("SAM3 found nothing in that box")
-            return
-        best = max(found, key=lambda d: d.score)
         if target is not None and target[0] == "pred":
-            self.stack.push(EditPredictionCommand(self.ops, target[1], mask=best.mask))
-            return
+            cat = self.project.prediction(target[1]).category_id
+        elif target is not None:
+            cat = self.project.annotation(target[1]).category_id
+        self.refine_requested.emit(self.image_id, box, cat, target)
+
+    def apply_refine(
+        self, image_id: int, detections: list[Any], target: Key | None, box: Box | None = None
+    ) -> bool:
+        """Use the best detection of a refine, through the geometry rule; False when nothing changed.
+
+        Each detection's mask is first cut to the drawn box (``box``, plus the rule's margin: the
+        reviewer asked about that region), then made an instance with SAM3's own box; a result
+        without a usable mask changes nothing and says so.
+        """
+        from fusereview.core.instances import InstanceError, clip_mask, detection_instance, margin_px
+
+        img = self.project.image(image_id)
+        usable = []
+        for d in detections:
+            mask = d.mask
+            if mask is not None and box is not None:
+                m = margin_px(box)
+                mask = clip_mask(mask, (box[0] - m, box[1] - m, box[2] + m, box[3] + m))
+            try:
+                inst = detection_instance(d.box, mask, img.height, img.width)
+            except InstanceError:
+                continue
+            if inst.mask is not None:
+                usable.append((d.score, inst, d.category_id))
+        if not usable:
+            self.message.emit("SAM3 found no object with a mask in that box: nothing changed")
+            return False
+        _, best, found_category = max(usable, key=lambda t: t[0])
+        if target is not None and target[0] == "pred":
+            return self.push(
+                EditPredictionCommand(
+                    self.ops, target[1], mask=best.mask, text=f"re-segment prediction {target[1]}"
+                ),
+                f"prediction {target[1]}: SAM3 mask ({best.note}); Ctrl+Z to undo",
+            )
+        if target is not None:
+            ann = self.project.annotation(target[1])
+            return self.push(
+                UpdateAnnotationCommand(self.ops, ann, segmentation=best.mask),
+                f"annotation {target[1]}: SAM3 mask ({best.note}); Ctrl+Z to undo",
+            )
         cmd = AddAnnotationCommand(
             self.ops,
             image_id,
-            best.category_id,
-            bbox=xyxy_to_xywh(best.box),
+            found_category,
+            bbox=None,
             segmentation=best.mask,
             text="SAM3 refine",
         )
-        self.stack.push(cmd)
+        if self.push(cmd) and cmd.created is not None:
+            self.message.emit(f"added annotation {cmd.created.id} from SAM3 (Ctrl+Z to undo)")
+            return True
+        return False
 
     # --- export --------------------------------------------------------------------------------------
     def export(self, out: Path | None = None) -> list[Path]:

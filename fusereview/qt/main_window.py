@@ -53,13 +53,19 @@ from fusereview.qt.workers import JobRunner, LoadModelJob, PredictJob, RefineJob
 
 #: (keys, what they do): the ? dialog and the README list these.
 SHORTCUTS: list[tuple[str, str]] = [
-    ("A", "accept the selected prediction (then the next pending one is selected)"),
-    ("R / Delete", "reject (Delete on a drawn or ground-truth annotation deletes it)"),
+    (
+        "A",
+        "accept the selected prediction as shown (one that matches a label: record agreement, no second label)",
+    ),
+    ("R", "reject the selected prediction (never deletes a label)"),
+    ("Delete", "delete the selected annotation (undoable); on a prediction: reject it"),
+    ("T", "take the selected prediction's box and mask for the label it matches"),
+    ("O", "make the selected item box only (drop its mask)"),
     ("Space / N", "next pending prediction (queue order)"),
     ("P", "previous pending prediction"),
     ("Tab", "next item on the same image"),
     ("PgDown / PgUp", "next / previous image"),
-    ("1 – 9", "set the category of the selected item (and of objects drawn next)"),
+    ("1 – 9", "set the category of the selected prediction or annotation (and of objects drawn next)"),
     ("E", "edit: cycle select/handles → brush → eraser"),
     ("V / B / X", "select / brush / eraser"),
     ("D / G / S", "draw a box / draw a polygon / SAM3 refine (draw a box prompt)"),
@@ -118,6 +124,8 @@ class MainWindow(QMainWindow):
         self.predictor: Any = None
         self.model_spec: str | None = None
         self.runner = JobRunner(self)
+        # Cancel shows while any job runs (prediction, SAM3 re-segmenting, model loading)
+        self.runner.busy_changed.connect(lambda busy: self.cancel_button.setVisible(busy))
         self.predict_job: PredictJob | None = None
         self._pending_predict = False
         self.cache = FrameCache()
@@ -181,6 +189,13 @@ class MainWindow(QMainWindow):
         self.cancel_button.setText("Cancel")
         self.cancel_button.setVisible(False)
         self.cancel_button.clicked.connect(self.cancel_jobs)
+        self.resegment_button = QToolButton()
+        self.resegment_button.setObjectName("resegment_button")
+        self.resegment_button.setText("Re-segment in the new box")
+        self.resegment_button.setToolTip("SAM3 segments inside the box you just drew (in the background)")
+        self.resegment_button.setVisible(False)
+        self.resegment_button.clicked.connect(self.resegment)
+        self._resegment: tuple[Any, Any] | None = None
         self.unsaved_label = QLabel("")
         self.unsaved_label.setObjectName("status_unsaved")
         self.zoom_label = QLabel("")
@@ -192,6 +207,7 @@ class MainWindow(QMainWindow):
             self.device_label,
             self.job_label,
             self.progress,
+            self.resegment_button,
             self.cancel_button,
             self.unsaved_label,
         ):
@@ -291,7 +307,10 @@ class MainWindow(QMainWindow):
         r = self._needs_review
         self.actions_by_name: dict[str, QAction] = {
             "accept": self._action("Accept", "A", r(lambda c: c.accept())),
-            "reject": self._action("Reject", ["R", "Delete"], r(lambda c: c.delete())),
+            "reject": self._action("Reject", "R", r(lambda c: c.reject())),
+            "delete": self._action("Delete", "Delete", r(lambda c: c.delete())),
+            "take_geometry": self._action("Take prediction's geometry", "T", r(lambda c: c.take_geometry())),
+            "box_only": self._action("Box only", "O", r(lambda c: c.make_box_only())),
             "next": self._action("Next pending", "N", r(lambda c: c.next_pending())),
             "previous": self._action("Previous pending", "P", r(lambda c: c.previous_pending())),
             "next_image": self._action("Next image", "PgDown", r(lambda c: c.step_image(1))),
@@ -439,6 +458,7 @@ class MainWindow(QMainWindow):
         c.context_changed.connect(self._show_context)
         c.message.connect(lambda text: self.statusBar().showMessage(text, 4000))
         c.refine_requested.connect(self._refine)
+        c.resegment_offered.connect(self._offer_resegment)
         c.stack.cleanChanged.connect(self._clean_changed)
         self._clean_changed(True)
         self.tools = {
@@ -706,20 +726,44 @@ class MainWindow(QMainWindow):
             return
         self.predict_all()
 
-    def _refine(self, image_id: int, box: tuple[float, float, float, float], category_id: int) -> None:
+    def _refine(
+        self, image_id: int, box: tuple[float, float, float, float], category_id: int, target: Any = None
+    ) -> RefineJob | None:
+        """Run a SAM3 box prompt in the background (cancellable); its result goes through the geometry rule."""
+        self.resegment_button.setVisible(False)
         if self.predictor is None or self.project is None:
-            self.statusBar().showMessage("SAM3 refine needs a loaded model", 6000)
-            return
-        target = self.controller.selected if self.controller is not None else None
+            self.statusBar().showMessage("SAM3 refine needs a loaded model: nothing changed", 6000)
+            return None
         job = RefineJob(self.predictor, self.project.image_path(image_id), box, category_id)
-        job.finished.connect(
-            lambda dets, i=image_id, t=target: (
-                self.controller is not None and self.controller.apply_refine(i, dets, t)
-            )
+        job.finished.connect(lambda dets, j=job, t=target, b=box: self._refined(j, image_id, dets, t, b))
+        job.failed.connect(
+            lambda m: self.statusBar().showMessage(f"refine failed: {m}: nothing changed", 6000)
         )
-        job.failed.connect(lambda m: self.statusBar().showMessage(f"refine failed: {m}", 6000))
-        self.statusBar().showMessage("SAM3 refine running…", 3000)
+        self.statusBar().showMessage("SAM3 re-segmenting inside the box… (Cancel stops it)", 3000)
         self.runner.start(job)
+        return job
+
+    def _refined(self, job: RefineJob, image_id: int, detections: list, target: Any, box: Any) -> None:
+        if job.stop_requested or self.controller is None:
+            self.statusBar().showMessage("re-segmenting cancelled: nothing changed", 4000)
+            return
+        self.controller.apply_refine(image_id, detections, target, box)
+
+    def _offer_resegment(self, key: Any, box: tuple[float, float, float, float]) -> None:
+        """After a box edit: offer SAM3's box prompt inside the new box (when a model is loaded)."""
+        self._resegment = (key, box)
+        self.resegment_button.setVisible(self.predictor is not None)
+
+    def resegment(self) -> RefineJob | None:
+        """Re-segment the last edited item inside its new box (the status bar's button)."""
+        if self.controller is None or self._resegment is None:
+            return None
+        key, box = self._resegment
+        self._resegment = None
+        if self.controller.image_id is None:
+            return None
+        cat = self.controller.new_category_id
+        return self._refine(self.controller.image_id, box, cat, key)
 
     # --- canvas --------------------------------------------------------------------------------------
     def _show_context(self, ctx: RenderContext, image_changed: bool) -> None:

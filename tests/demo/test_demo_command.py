@@ -39,8 +39,13 @@ def test_demo_opens_with_predictions_in_the_queue_and_a_second_start_keeps_decis
     second = _demo(tmp_path / "w", tmp_path / "second.png")
     assert second.returncode == 0, second.stderr[-2000:]
     with Project.open(tmp_path / "w" / "project") as project:
-        assert project.prediction(kept).state == ReviewState.ACCEPTED  # reopened, decision kept
-        assert project.annotation(project.prediction(kept).annotation_id) is not None
+        kept_pred = project.prediction(kept)
+        assert kept_pred.state == ReviewState.ACCEPTED  # reopened, decision kept
+        # every demo image is labelled: a prediction of a labelled fuse records agreement with it
+        if kept_pred.annotation_id is not None:
+            assert project.annotation(kept_pred.annotation_id) is not None
+        else:
+            assert project.annotation(kept_pred.agrees_with) is not None
 
 
 def test_demo_without_a_display_says_how_to_run_it(tmp_path: Path) -> None:

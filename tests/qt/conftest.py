@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from gui_samples import add_second_category, store_fake_predictions
+from gui_samples import add_second_category, open_window, store_fake_predictions
 
 from fusereview.core.coco import load_dataset
 from fusereview.core.project import Project
@@ -40,14 +40,7 @@ def settings(tmp_path: Path):
 @pytest.fixture
 def window(qtbot, project: Project, settings):
     """The main window with the project open, shown offscreen."""
-    from fusereview.qt.main_window import MainWindow
-
-    w = MainWindow(settings)
-    qtbot.addWidget(w)
-    w.resize(1200, 800)
-    w.open_project(project)
-    w.show()
-    qtbot.waitExposed(w)
+    w = open_window(qtbot, project, settings)
     yield w
     if w.isVisible():
         w.close()

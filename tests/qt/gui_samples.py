@@ -23,9 +23,14 @@ def add_second_category(dataset: Path) -> None:
         js.write_text(json.dumps(data))
 
 
-def store_fake_predictions(project: Project, per_image: int = 3, seed: int = 0) -> int:
-    """Store predictions made from the ground truth (shifted masks) plus one false positive each.
+def store_fake_predictions(
+    project: Project, per_image: int = 3, seed: int = 0, *, labelled: bool = False
+) -> int:
+    """Store predictions made from the ground truth's masks plus one false positive per image.
 
+    ``labelled=False`` (default): the labels those predictions were made from are deleted first,
+    so the predictions are objects the labels missed (they match nothing and fill the queue);
+    ``labelled=True`` keeps them: the predictions then match their labels (core.matching).
     Returns how many were stored. Scores are distinct, so queue order is deterministic.
     """
     rng = np.random.default_rng(seed)
@@ -34,6 +39,8 @@ def store_fake_predictions(project: Project, per_image: int = 3, seed: int = 0) 
     for img in project.images():
         dets = []
         for ann in project.annotations(image_id=img.id)[: per_image - 1]:
+            if not labelled:
+                project.delete_annotation(ann.id)
             rle = segmentation_to_rle(ann.segmentation, img.height, img.width)
             x, y, w, h = ann.bbox
             dets.append(
@@ -48,3 +55,18 @@ def store_fake_predictions(project: Project, per_image: int = 3, seed: int = 0) 
         )
         n += len(project.store_predictions(img.id, MODEL, "test", dets))
     return n
+
+
+def open_window(qtbot, project: Project, settings, size: tuple[int, int] = (1200, 800)):
+    """The main window with ``project`` open, shown (offscreen) and active, so that shortcuts work."""
+    from fusereview.qt.main_window import MainWindow
+
+    w = MainWindow(settings)
+    qtbot.addWidget(w)
+    w.resize(*size)
+    w.open_project(project)
+    w.show()
+    w.activateWindow()  # window shortcuts need the active window
+    qtbot.waitUntil(w.isActiveWindow, timeout=5000)
+    w.view.setFocus()
+    return w

@@ -30,23 +30,43 @@ def _selected_box(window) -> tuple[float, float, float, float]:
     return ov.box
 
 
-def test_drag_box_handle_stores_bbox(qtbot, window, project) -> None:
+def _stored_mask(project, ann, shape):
+    return rle_to_mask(segmentation_to_rle(ann.segmentation, *shape))
+
+
+def test_drag_box_handle_clips_the_mask_with_the_box(qtbot, window, project) -> None:
+    """Regression: a dragged handle changed the box but not the mask (bbox and mask apart, old area)."""
     c = window.controller
     pid = c.selected[1]
+    before = rle_to_mask(project.prediction(pid).mask)
     x0, y0, x1, y1 = _selected_box(window)
     zoom = window.view.zoom
-    # drag the south-east handle 12 image pixels right and 8 down
-    _drag(qtbot, window, (x1, y1), (x1 + 12, y1 + 8))
+    tol = 1.5 / zoom + 0.01  # one screen pixel of rounding at this zoom
+    # drag the south-east handle 12 image pixels left and 8 up: the box shrinks, the mask with it
+    _drag(qtbot, window, (x1, y1), (x1 - 12, y1 - 8))
     pred = project.prediction(pid)
     assert pred.state == ReviewState.EDITED
     ann = project.annotation(pred.annotation_id)
-    tol = 1.5 / zoom + 0.01  # one screen pixel of rounding at this zoom
+    grid = 1.0 + tol  # the box of a mask lies on whole pixels (the nearest pixel edge)
     assert abs(ann.bbox[0] - x0) < tol and abs(ann.bbox[1] - y0) < tol
-    assert abs(ann.bbox[0] + ann.bbox[2] - (x1 + 12)) < tol
-    assert abs(ann.bbox[1] + ann.bbox[3] - (y1 + 8)) < tol
+    assert abs(ann.bbox[0] + ann.bbox[2] - (x1 - 12)) < grid
+    assert abs(ann.bbox[1] + ann.bbox[3] - (y1 - 8)) < grid
+    mask = _stored_mask(project, ann, before.shape)
+    ys, xs = np.nonzero(mask)
+    assert (xs.min(), ys.min(), xs.max() + 1 - xs.min(), ys.max() + 1 - ys.min()) == tuple(ann.bbox)
+    assert ann.area == mask.sum() < before.sum()
+    assert not mask[:, int(x1) - 6 :].any(), "mask pixels outside the new box were kept"
     # a whole drag is one undo step
     assert c.stack.count() == 1
-    c.undo()
+    # dragging the handle out beyond the mask: the box is fitted to the mask and the tool says so
+    nx1, ny1 = ann.bbox[0] + ann.bbox[2], ann.bbox[1] + ann.bbox[3]
+    _drag(qtbot, window, (nx1, ny1), (nx1 + 20, ny1 + 20))
+    grown = project.annotation(pred.annotation_id)
+    assert grown.bbox == ann.bbox and grown.area == ann.area
+    assert "box fitted to its mask" in window.statusBar().currentMessage()
+    assert window._resegment is not None and window._resegment[0] == ("pred", pid)
+    while c.stack.canUndo():
+        c.undo()
     assert project.prediction(pid).state == ReviewState.PENDING
 
 
@@ -59,6 +79,12 @@ def test_move_box_by_dragging_inside(qtbot, window, project) -> None:
     ann = project.annotation(project.prediction(pid).annotation_id)
     tol = 1.5 / window.view.zoom + 0.01
     assert abs(ann.bbox[0] - (x0 + 6)) < tol and abs(ann.bbox[1] - (y0 + 5)) < tol
+    # the mask moved with the box: same pixel count, now inside the moved box
+    before = rle_to_mask(project.prediction(pid).mask)
+    moved = _stored_mask(project, ann, before.shape)
+    assert moved.sum() == before.sum() == ann.area
+    ys, xs = np.nonzero(moved)
+    assert (xs.min(), ys.min()) == (ann.bbox[0], ann.bbox[1])
 
 
 def test_brush_and_eraser_change_the_rle(qtbot, window, project) -> None:

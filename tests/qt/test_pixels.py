@@ -42,7 +42,12 @@ def test_boxes_are_drawn_in_their_state_colour(qtbot, window, project) -> None:
     assert _has_colour(pixels, _window_xy(window, x0, (y0 + 3 * y1) / 4), SELECTED_COLOR)
     o = others[0]
     _ox0, oy0, ox1, oy1 = o.box
-    assert _has_colour(pixels, _window_xy(window, ox1, (oy0 + 3 * oy1) / 4), STATE_COLORS["pending"])
+    edge = _window_xy(window, ox1, (oy0 + 3 * oy1) / 4)
+    # while an item is selected the others step back (dimmed), in full colour once nothing is
+    assert not _has_colour(pixels, edge, STATE_COLORS["pending"])
+    c.select(None)
+    plain = _grab(window)
+    assert _has_colour(plain, edge, STATE_COLORS["pending"])
     # accept the other one: its edge turns to the accepted colour
     image_id = c.image_id
     c.select(o.key)
@@ -76,3 +81,38 @@ def test_mask_layer_tints_the_mask_pixels(qtbot, window, project) -> None:
     far = _window_xy(window, ex + 0.5, ey + 0.5)
     if not any(o.mask is not None and rle_to_mask(o.mask)[ey, ex] for o in c.ctx.overlays):
         assert np.array_equal(with_masks[far[1], far[0]], without[far[1], far[0]])
+
+
+def test_the_selected_mask_is_unmistakable(qtbot, window, project) -> None:
+    """The selected item's mask is filled in the selection colour; the other masks are dimmed."""
+    c = window.controller
+    window.actions_by_name["fit"].trigger()
+    sel = next(o for o in c.ctx.overlays if o.key[0] == "pred" and o.mask is not None)
+    other = next(o for o in c.ctx.overlays if o.key != sel.key and o.mask is not None)
+
+    def inside(ov):
+        m = rle_to_mask(ov.mask)
+        for o in c.ctx.overlays:  # a pixel of this mask only
+            if o.key != ov.key and o.mask is not None:
+                m &= ~rle_to_mask(o.mask)
+        ys, xs = np.nonzero(m)
+        pts = [(x, y) for x, y in zip(xs, ys, strict=True) if m[y - 2 : y + 3, x - 2 : x + 3].all()]
+        x, y = pts[len(pts) // 2]
+        return _window_xy(window, x + 0.5, y + 0.5)
+
+    c.select(None)
+    none = _grab(window)
+    c.select(sel.key)
+    picked = _grab(window)
+    yellow = np.array(SELECTED_COLOR)
+    sx, sy = inside(sel)
+    ox, oy = inside(other)
+    # the selected mask moved toward the selection colour
+    assert np.abs(picked[sy, sx].astype(int) - yellow).sum() < np.abs(none[sy, sx].astype(int) - yellow).sum()
+    # another mask's tint is weaker than with nothing selected (closer to the bare photo)
+    window.layer_actions["masks"].setChecked(False)
+    bare = _grab(window)
+    window.layer_actions["masks"].setChecked(True)
+    tint_plain = np.abs(none[oy, ox].astype(int) - bare[oy, ox].astype(int)).sum()
+    tint_dimmed = np.abs(picked[oy, ox].astype(int) - bare[oy, ox].astype(int)).sum()
+    assert tint_dimmed < tint_plain

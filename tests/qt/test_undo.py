@@ -44,6 +44,12 @@ def _brush(project: Project, pid: int) -> dict:
     return mask_to_rle(m)
 
 
+def _shrunk(ann) -> tuple[float, float, float, float]:
+    """The annotation's box, 2 px smaller on every side (the mask is clipped with it)."""
+    x, y, w, h = ann.bbox
+    return (x + 2, y + 2, x + w - 2, y + h - 2)
+
+
 EDITS: dict[str, Callable[[ReviewController], None]] = {
     "accept": lambda c: c.accept(),
     "reject": lambda c: c.reject(),
@@ -59,7 +65,9 @@ EDITS: dict[str, Callable[[ReviewController], None]] = {
     ),
     "add_box": lambda c: c.add_box((100.0, 100.0, 140.0, 150.0)),
     "add_polygon": lambda c: c.add_polygon([10.0, 10.0, 60.0, 10.0, 60.0, 50.0]),
-    "gt_box": lambda c: c.edit_box(("gt", _first_gt(c.project, c.image_id).id), (1.0, 1.0, 50.0, 50.0)),
+    "gt_box": lambda c: c.edit_box(
+        ("gt", _first_gt(c.project, c.image_id).id), _shrunk(_first_gt(c.project, c.image_id))
+    ),
     "gt_polygon": lambda c: c.edit_polygons(
         ("gt", _first_gt(c.project, c.image_id).id), [[5.0, 5.0, 40.0, 5.0, 40.0, 40.0, 5.0, 40.0]]
     ),

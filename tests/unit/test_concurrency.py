@@ -49,7 +49,10 @@ PREDICT_AND_DECIDE = """
     images = p.images()
     for i in range(int(sys.argv[2])):
         image = images[i % len(images)]
-        (pred,) = p.store_predictions(image.id, "cli", f"k{i}", [Detection((0, 0, 5, 5), 0.5, None, 1)])
+        # a box of its own per prediction: a second prediction of the same box would match the
+        # first one's annotation and be recorded as agreement, not as a new annotation
+        det = Detection((float(i), 40.0, i + 5.0, 45.0), 0.5, None, 1)
+        (pred,) = p.store_predictions(image.id, "cli", f"k{i}", [det])
         p.decide(pred.id, ReviewState.ACCEPTED, by="cli")
     print("ok")
 """

@@ -214,11 +214,7 @@ def test_add_update_delete_restore_annotation(project: Project) -> None:
     # COCO ids: the split's largest + 1 (valid holds annotation ids 0..3)
     assert project.to_coco_dict("valid")["annotations"][-1]["id"] == 4
     moved = project.update_annotation(added.id, segmentation=_polygon(0, 0, 5, 4), category_id=1)
-    assert moved.bbox == (0.0, 0.0, 5.0, 4.0) and moved.area == 20.0
-    # replaying the same segmentation (an undo) keeps the area it had
-    assert (
-        project.update_annotation(added.id, segmentation=moved.segmentation, bbox=[0, 0, 5, 4]).area == 20.0
-    )
+    assert moved.bbox == (0.0, 0.0, 5.0, 4.0) and moved.area == 20.0 and moved.geometry_edited_at
     deleted = project.delete_annotation(added.id)
     assert deleted == moved
     assert added.id not in [a.id for a in project.annotations(image.id)]
@@ -226,10 +222,12 @@ def test_add_update_delete_restore_annotation(project: Project) -> None:
     assert project.annotation(added.id) == moved
     assert project.to_coco_dict("valid")["annotations"][-1]["id"] == 4  # same COCO id after undo
     box_only = project.add_annotation(image.id, 1, bbox=[1, 2, 3, 4])
-    assert box_only.segmentation == _polygon(1, 2, 3, 4) and box_only.area == 12.0
+    assert box_only.segmentation == [] and box_only.area == 12.0
     assert project.to_coco_dict("valid")["annotations"][-1]["id"] == 5
-    with pytest.raises(ValueError, match="bbox or a segmentation"):
+    with pytest.raises(ValueError, match="a box or a segmentation"):
         project.add_annotation(image.id, 1)
+    with pytest.raises(ValueError, match="no area"):
+        project.add_annotation(image.id, 1, bbox=[1, 2, 0, 4])
     with pytest.raises(UnknownIdError):
         project.update_annotation(99999, bbox=[0, 0, 1, 1])
 
@@ -237,7 +235,8 @@ def test_add_update_delete_restore_annotation(project: Project) -> None:
 # ------------------------------------------------------------------------------------------ predictions
 def _detections(cat: int = 1) -> list[Detection]:
     return [
-        Detection((4, 6, 16, 16), 0.35, box_mask(4, 6, 16, 16), cat, "fuse neutrals"),
+        # no ground truth lies there (GT boxes of image 0: (4, 6, 12, 10) and (24, 6, 12, 10))
+        Detection((44, 40, 56, 50), 0.35, box_mask(44, 40, 56, 50), cat, "fuse neutrals"),
         Detection((20, 20, 40, 44), 0.8, box_mask(20, 20, 40, 44, hole=True), cat, "fuse neutrals"),
         Detection((1, 1, 9, 7), 0.6, None, cat, "fuse neutrals"),
     ]
@@ -248,7 +247,7 @@ def test_prediction_cache_follows_image_bytes(project: Project) -> None:
     assert project.cached_predictions(image.id, "m1", "k") is None
     stored = project.store_predictions(image.id, "m1", "k", _detections())
     assert [p.score for p in stored] == [0.35, 0.8, 0.6]
-    assert stored[0].mask == box_mask(4, 6, 16, 16)
+    assert stored[0].mask == box_mask(44, 40, 56, 50)
     assert project.image(image.id).content_hash  # hashed lazily when first cached
     assert project.cached_predictions(image.id, "m1", "k") == stored
     assert project.cached_predictions(image.id, "m1", "other-key") is None
@@ -281,7 +280,7 @@ def test_restore_predictions_keeps_decided_ones(project: Project) -> None:
 def test_store_predictions_refuses_wrong_mask_size(project: Project) -> None:
     image = project.images()[0]
     bad = Detection((0, 0, 1, 1), 0.5, geometry.mask_to_rle(np.ones((8, 8), bool)), 1)
-    with pytest.raises(ProjectError, match=r"mask size \[8, 8\]"):
+    with pytest.raises(ProjectError, match=r"detection 0: mask: RLE size is 8x8"):
         project.store_predictions(image.id, "m1", "k", [bad])
     assert project.predictions() == []
 
@@ -294,16 +293,16 @@ def test_accept_creates_linked_annotation_from_mask(project: Project) -> None:
     assert accepted.state is ReviewState.ACCEPTED and accepted.decided_by == "ana" and accepted.decided_at
     ann = project.annotation(accepted.annotation_id)
     assert ann.source == "review" and ann.iscrowd == 0
-    assert ann.area == 120.0 and ann.bbox == (4.0, 6.0, 12.0, 10.0)  # from the mask
+    assert ann.area == 120.0 and ann.bbox == (44.0, 40.0, 12.0, 10.0)  # from the mask
     assert isinstance(ann.segmentation, list)  # no holes: polygons
     assert ann.extra == {"fusereview": {"model": "m1", "score": 0.35, "prediction_id": solid.id}}
     # a mask with a hole stays RLE (iscrowd 0), area from the mask
     h = project.annotation(project.decide(holed.id, ReviewState.ACCEPTED).annotation_id)
     assert isinstance(h.segmentation, dict) and h.iscrowd == 0
     assert h.area == geometry.rle_area(holed.mask)
-    # a box-only prediction becomes its rectangle
+    # a box-only prediction becomes its box: no segmentation, area w*h
     b = project.annotation(project.decide(box_only.id, ReviewState.ACCEPTED).annotation_id)
-    assert b.bbox == (1.0, 1.0, 8.0, 6.0) and b.segmentation == _polygon(1, 1, 8, 6)
+    assert b.bbox == (1.0, 1.0, 8.0, 6.0) and b.segmentation == [] and b.area == 48.0
 
 
 def test_reject_and_reset_remove_the_annotation(project: Project) -> None:
@@ -330,15 +329,15 @@ def test_edit_changes_geometry_and_keeps_edits_on_accept(project: Project) -> No
     assert edited.state is ReviewState.EDITED
     ann = project.annotation(edited.annotation_id)
     assert ann.bbox == (30.0, 30.0, 10.0, 5.0) and ann.area == 50.0
-    # the reviewer's box wins over the mask's box; the annotation keeps its id
-    boxed = project.decide(pred.id, ReviewState.EDITED, box=(29, 29, 41, 36))
+    # a resized box clips the mask; bbox and area follow the mask; the annotation keeps its id
+    boxed = project.decide(pred.id, ReviewState.EDITED, box=(32, 29, 41, 36))
     assert boxed.annotation_id == edited.annotation_id
-    assert project.annotation(boxed.annotation_id).bbox == (29.0, 29.0, 12.0, 7.0)
-    assert project.annotation(boxed.annotation_id).area == 50.0
+    assert project.annotation(boxed.annotation_id).bbox == (32.0, 30.0, 8.0, 5.0)
+    assert project.annotation(boxed.annotation_id).area == 40.0
     # accepting an edited prediction again keeps the edit
     again = project.decide(pred.id, ReviewState.ACCEPTED)
     assert again.state is ReviewState.EDITED
-    assert project.annotation(again.annotation_id).bbox == (29.0, 29.0, 12.0, 7.0)
+    assert project.annotation(again.annotation_id).bbox == (32.0, 30.0, 8.0, 5.0)
     with pytest.raises(ProjectError, match="edited mask size"):
         project.decide(pred.id, ReviewState.EDITED, mask=geometry.mask_to_rle(np.ones((4, 4), bool)))
 
@@ -352,8 +351,9 @@ def test_deleting_an_accepted_annotation_rejects_its_prediction(project: Project
     project.restore_annotation(removed)
     back = project.prediction(pred.id)
     assert back.state is ReviewState.ACCEPTED and back.annotation_id == ann_id
-    project.update_annotation(ann_id, bbox=[0, 0, 3, 3])
+    project.update_annotation(ann_id, bbox=[44, 40, 6, 10])
     assert project.prediction(pred.id).state is ReviewState.EDITED
+    assert project.annotation(ann_id).area == 60.0  # the mask was clipped to the new box
 
 
 def test_decisions_are_committed_and_logged(project: Project) -> None:

@@ -20,7 +20,9 @@ def session(tmp_path: Path) -> ReviewSession:
     images = project.images()
     for index, image_scores in scores.items():
         dets = [
-            Detection((4, 4, 14, 14), s, box_mask(4, 4, 14, 14), 1, "fuse neutrals") for s in image_scores
+            # away from the ground truth (which lies at y < 24): no prediction matches a label
+            Detection((44, 40, 54, 50), s, box_mask(44, 40, 54, 50), 1, "fuse neutrals")
+            for s in image_scores
         ]
         project.store_predictions(images[index].id, "m1", "k", dets)
     s = ReviewSession(project, reviewer="ana")
@@ -68,7 +70,7 @@ def test_set_category_and_edit_mark_edited(session: ReviewSession) -> None:
     edited = session.edit(item.prediction_id, box=(0, 0, 10, 10), mask=box_mask(1, 1, 9, 9))
     assert edited.state is ReviewState.EDITED
     ann = session.project.annotation(edited.annotation_id)
-    assert ann.bbox == (0.0, 0.0, 10.0, 10.0) and ann.area == 64.0
+    assert ann.bbox == (1.0, 1.0, 8.0, 8.0) and ann.area == 64.0  # the mask's: box and mask agree
     recat = session.set_category(item.prediction_id, 1)
     assert recat.state is ReviewState.EDITED and recat.annotation_id == edited.annotation_id
     with pytest.raises(ValueError, match="box or a mask"):
@@ -100,11 +102,15 @@ def test_events_tell_views_after_commit(session: ReviewSession) -> None:
 
     session.events.connect(on_event)
     item = session.queue()[0]
+    (twin,) = [p for p in project.predictions(item.image_id) if p.id != item.prediction_id]
     pred = session.accept(item.prediction_id)
     assert seen == [
         (Event("decided", (item.prediction_id,)), "accepted"),
         (Event("annotation_changed", (pred.annotation_id,)), ""),
+        # the other prediction of the same object now matches the new annotation
+        (Event("matches_changed", (twin.id,)), ""),
     ]
+    assert project.prediction(twin.id).match_annotation_id == pred.annotation_id
     seen.clear()
     added = project.store_predictions(
         project.images()[2].id, "m1", "k", [Detection((0, 0, 2, 2), 0.5, None, 1)]

@@ -109,6 +109,32 @@ class OverlayItem(QGraphicsItem):
         paint_overlays(painter, self.ctx, pixel_size=1.0 / max(lod, 1e-6))
 
 
+class SelectionItem(QGraphicsItem):
+    """The selected item's mask, drawn over the (dimmed) mask layer in the selection colour."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._image: QImage | None = None
+        self._rect = QRectF()
+
+    def set_image(self, image: QImage | None, rect: QRectF | None = None) -> None:
+        """Show a premultiplied ARGB image in ``rect`` of the photo (``None`` hides it)."""
+        self.prepareGeometryChange()
+        self._image = image
+        self._rect = rect or QRectF()
+        self.update()
+
+    def boundingRect(self) -> QRectF:
+        return QRectF(self._rect)
+
+    def paint(
+        self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None
+    ) -> None:
+        if self._image is not None:
+            painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, False)  # crisp pixels
+            painter.drawImage(self._rect, self._image)
+
+
 class PreviewItem(QGraphicsItem):
     """What a tool shows while the mouse is down: a box, a polygon, a brush stroke, a cursor ring."""
 

@@ -31,6 +31,10 @@ STATE_COLORS: dict[str, tuple[int, int, int]] = {
     "gt": (245, 245, 245),
 }
 SELECTED_COLOR = (255, 255, 0)
+SELECTED_MASK_ALPHA = 0.55
+#: Alpha of the other boxes while an item is selected (and the mask layer's opacity, as a share).
+DIMMED_ALPHA = 110
+DIMMED_MASK_OPACITY = 0.45
 # Palette slots of the mask index image (0 = no mask).
 _PALETTE_ORDER = ("pending", "accepted", "rejected", "edited", "gt")
 MASK_ALPHA = 0.45
@@ -57,6 +61,8 @@ class Overlay:
         COCO RLE at the image size, or ``None``.
     polygons:
         Polygon outlines (flat ``x, y`` lists) for polygon annotations, else empty.
+    note:
+        A short tag after the label: ``"box only"``, ``"= ann 74"`` (matches an annotation).
     """
 
     key: Key
@@ -66,6 +72,7 @@ class Overlay:
     label: str = ""
     mask: RLE | None = None
     polygons: tuple[tuple[float, ...], ...] = ()
+    note: str = ""
 
 
 @dataclass(frozen=True)
@@ -327,9 +334,13 @@ def paint_overlays(painter: QPainter, ctx: RenderContext, pixel_size: float = 1.
             selected = ov
         else:
             groups.setdefault(ov.state, []).append(ov)
-    layers: list[tuple[QColor, float, list[Overlay], bool]] = [
-        (state_color(state), 2 * px, ovs, state == "rejected") for state, ovs in groups.items()
-    ]
+    # with a selection, everything else steps back (the selected item is unmistakable)
+    dim = DIMMED_ALPHA if ctx.selected is not None and selected is not None else 255
+    layers: list[tuple[QColor, float, list[Overlay], bool]] = []
+    for state, ovs in groups.items():
+        color = state_color(state)
+        color.setAlpha(dim)
+        layers.append((color, 2 * px, ovs, state == "rejected"))
     if selected is not None:
         layers.append((QColor(*SELECTED_COLOR), 3 * px, [selected], selected.state == "rejected"))
     for color, width, ovs, dashed in layers:
@@ -352,12 +363,53 @@ def paint_overlays(painter: QPainter, ctx: RenderContext, pixel_size: float = 1.
         painter.drawRects(list(handle_rects(selected.box, 8 * px).values()))
 
 
+def overlay_text(o: Overlay) -> str:
+    """The tag of an overlay: category, score, and its note (box only, matches annotation N)."""
+    text = o.label if o.score is None else f"{o.label} {o.score:.2f}"
+    return f"{text} · {o.note}" if o.note else text
+
+
+def selection_image(ctx: RenderContext) -> tuple[QImage, QRectF] | None:
+    """The selected item's mask in the selection colour with an opaque outline, and where it goes.
+
+    Only the mask's box region is decoded into an image (a 12-megapixel layer is never rebuilt
+    for a selection change). ``None`` when nothing with a mask is selected.
+    """
+    sel = next((o for o in visible_overlays(ctx) if o.key == ctx.selected), None)
+    if sel is None or sel.mask is None or not ctx.layers.masks:
+        return None
+    from fusereview.core.geometry import rle_to_mask
+
+    m = rle_to_mask(sel.mask)
+    rows = np.flatnonzero(m.any(axis=1))
+    if len(rows) == 0:
+        return None
+    cols = np.flatnonzero(m.any(axis=0))
+    r0, r1 = max(int(rows[0]) - 1, 0), min(int(rows[-1]) + 2, m.shape[0])
+    c0, c1 = max(int(cols[0]) - 1, 0), min(int(cols[-1]) + 2, m.shape[1])
+    crop = m[r0:r1, c0:c1]
+    pad = np.pad(crop, 1)
+    inner = pad[:-2, 1:-1] & pad[2:, 1:-1] & pad[1:-1, :-2] & pad[1:-1, 2:]
+    edge = crop & ~inner
+    r, g, b = SELECTED_COLOR
+    fill_a = round(255 * SELECTED_MASK_ALPHA)
+    fill = (
+        (fill_a << 24)
+        | (round(r * fill_a / 255) << 16)
+        | (round(g * fill_a / 255) << 8)
+        | round(b * fill_a / 255)
+    )
+    line = (255 << 24) | (r << 16) | (g << 8) | b
+    pixels = np.where(edge, np.uint32(line), np.where(crop, np.uint32(fill), np.uint32(0))).astype(np.uint32)
+    return argb_to_qimage(pixels), QRectF(c0, r0, c1 - c0, r1 - r0)
+
+
 def _paint_labels(painter: QPainter, ovs: list[Overlay], color: QColor, px: float) -> None:
     """Category and score on a tag of the box's colour, above the box (inside when at the top)."""
     h = 16 * px
     tags = []
     for o in ovs:
-        text = o.label if o.score is None else f"{o.label} {o.score:.2f}"
+        text = overlay_text(o)
         x0, y0 = o.box[0], o.box[1]
         ty = y0 - h if y0 - h >= 0 else y0
         tags.append((QRectF(x0, ty, (7 * len(text) + 8) * px, h), text))

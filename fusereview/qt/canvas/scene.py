@@ -30,14 +30,16 @@ from PySide6.QtWidgets import (
 
 from fusereview.core.geometry import segmentation_to_rle
 from fusereview.core.records import ReviewState
-from fusereview.qt.canvas.items import LodImageItem, OverlayItem, PreviewItem
+from fusereview.qt.canvas.items import LodImageItem, OverlayItem, PreviewItem, SelectionItem
 from fusereview.qt.canvas.render import (
+    DIMMED_MASK_OPACITY,
     Key,
     Layers,
     Overlay,
     RenderContext,
     mask_layer,
     overview_step,
+    selection_image,
     visible_overlays,
 )
 
@@ -204,13 +206,31 @@ def _prediction_geometry(pred: Any, ann: Any | None) -> tuple[tuple[float, float
     if ann is None:
         return tuple(pred.box), pred.mask
     x, y, w, h = ann.bbox
-    mask = pred.mask
+    if ann.box_only:
+        return (x, y, x + w, y + h), None
     if isinstance(ann.segmentation, dict):
-        mask = ann.segmentation
-    elif ann.segmentation and pred.mask is not None:
-        h_img, w_img = pred.mask["size"]
-        mask = segmentation_to_rle(ann.segmentation, h_img, w_img)
-    return (x, y, x + w, y + h), mask
+        return (x, y, x + w, y + h), ann.segmentation
+    h_img, w_img = (pred.mask or {}).get("size") or (None, None)
+    if h_img is None:
+        return (x, y, x + w, y + h), None
+    return (x, y, x + w, y + h), segmentation_to_rle(ann.segmentation, h_img, w_img)
+
+
+def _selection_signature(ctx: RenderContext) -> tuple[Any, ...]:
+    sel = next((o for o in ctx.overlays if o.key == ctx.selected), None)
+    mask = None if sel is None or sel.mask is None else str(sel.mask["counts"])
+    return (ctx.selected, mask, ctx.layers.masks, ctx.layers.predictions, ctx.layers.gt, ctx.threshold)
+
+
+def prediction_note(pred: Any, ann: Any | None, mask: Any) -> str:
+    """The tag of a prediction on the canvas: box only, and the annotation it matches."""
+    parts = []
+    if mask is None:
+        parts.append("box only")
+    if ann is None and pred.matched and ReviewState(pred.state) is ReviewState.PENDING:
+        kind = "= ann" if pred.match_kind == "match" else "dup of ann"
+        parts.append(f"{kind} {pred.match_annotation_id}")
+    return " · ".join(parts)
 
 
 def build_context(
@@ -224,23 +244,37 @@ def build_context(
 ) -> RenderContext:
     """Read one image's annotations and predictions from the project into a render context.
 
-    Predictions that were accepted show their annotation's geometry (so an edit is visible);
-    annotations not made by a decision are shown as ground truth (``"gt"``) or, when drawn by the
-    reviewer, as edited.
+    Predictions that were accepted show their annotation's geometry (so an edit is visible); an
+    accepted prediction that *agreed* with an annotation is not drawn (the annotation is the
+    object; it is tagged "agreed"). Annotations not made by a decision are shown as ground
+    truth (``"gt"``) or, when drawn by the reviewer, as edited. Pending predictions that match
+    an annotation are tagged with it ("= ann 74").
     """
     img = project.image(image_id)
     cats = {c.id: c.name for c in project.categories()}
     anns = {a.id: a for a in project.annotations(image_id=image_id)}
     overlays: list[Overlay] = []
     linked: set[int] = set()
+    agreed: set[int] = set()
     for p in project.predictions(image_id=image_id, model=model):
+        if p.agrees_with is not None:
+            agreed.add(p.agrees_with)
+            continue
         ann = anns.get(p.annotation_id) if p.annotation_id is not None else None
         if ann is not None:
             linked.add(ann.id)
         box, mask = _prediction_geometry(p, ann)
         cat = ann.category_id if ann is not None else p.category_id
         overlays.append(
-            Overlay(("pred", p.id), box, ReviewState(p.state).value, p.score, cats.get(cat, str(cat)), mask)
+            Overlay(
+                ("pred", p.id),
+                box,
+                ReviewState(p.state).value,
+                p.score,
+                cats.get(cat, str(cat)),
+                mask,
+                note=prediction_note(p, ann, mask),
+            )
         )
     for a in anns.values():
         if a.id in linked:
@@ -253,9 +287,17 @@ def build_context(
         elif isinstance(a.segmentation, dict):
             mask = a.segmentation
         state = "gt" if a.source == "gt" else "edited"
+        notes = (["box only"] if a.box_only else []) + (["agreed"] if a.id in agreed else [])
         overlays.append(
             Overlay(
-                ("gt", a.id), (x, y, x + w, y + h), state, None, cats.get(a.category_id, "?"), mask, polys
+                ("gt", a.id),
+                (x, y, x + w, y + h),
+                state,
+                None,
+                cats.get(a.category_id, "?"),
+                mask,
+                polys,
+                note=" · ".join(notes),
             )
         )
     # pending last, so that what still needs a decision is drawn on top
@@ -279,9 +321,10 @@ class CanvasScene(QGraphicsScene):
         self.cache = cache or FrameCache()
         self.image_item = LodImageItem(smooth=True)
         self.mask_item = LodImageItem(smooth=False)
+        self.selection_item = SelectionItem()
         self.overlay_item = OverlayItem()
         self.preview = PreviewItem()
-        for z, item in enumerate((self.image_item, self.mask_item, self.overlay_item)):
+        for z, item in enumerate((self.image_item, self.mask_item, self.selection_item, self.overlay_item)):
             item.setZValue(z)
             self.addItem(item)
         self.addItem(self.preview)
@@ -289,6 +332,7 @@ class CanvasScene(QGraphicsScene):
         self.ctx = RenderContext(0, 0)
         self.tool: Tool | None = None
         self.error_items: list[QGraphicsRectItem] = []
+        self._selection_signature: tuple[Any, ...] = ()
         self.setBackgroundBrush(QColor(40, 40, 44))
 
     @property
@@ -308,7 +352,7 @@ class CanvasScene(QGraphicsScene):
             pen.setCosmetic(True)  # the same width at every zoom
             rect = QGraphicsRectItem(QRectF(x, y, w, h))
             rect.setPen(pen)
-            rect.setZValue(2.5)
+            rect.setZValue(3.5)
             text = QGraphicsSimpleTextItem(label, rect)
             text.setBrush(QColor(colour))
             text.setPos(x, y + h + 1)
@@ -346,8 +390,20 @@ class CanvasScene(QGraphicsScene):
             overview = self.cache.mask_overview(ctx, step)
             full: QImage | Callable[[], QImage] = overview if step == 1 else (lambda c=ctx: mask_layer(c, 1))
             self.mask_item.set_images(ctx.width, ctx.height, overview, step, full)
+        if selection_moved or self._selection_signature != _selection_signature(ctx):
+            self._show_selection(ctx)
         if selection_moved:
             self.selection_changed.emit(ctx.selected)
+
+    def _show_selection(self, ctx: RenderContext) -> None:
+        """The selected item's mask in its own colour; the other masks dimmed."""
+        self._selection_signature = _selection_signature(ctx)
+        shown = selection_image(ctx)
+        if shown is None:
+            self.selection_item.set_image(None)
+        else:
+            self.selection_item.set_image(*shown)
+        self.mask_item.setOpacity(DIMMED_MASK_OPACITY if ctx.selected is not None else 1.0)
 
     def select(self, key: Key | None) -> None:
         """Select an overlay (``None`` clears the selection)."""

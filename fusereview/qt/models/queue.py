@@ -31,6 +31,9 @@ class QueueFilter:
     category_id: int | None = None
     score_min: float = 0.0
     score_max: float = 1.0
+    #: False: only predictions that match no annotation (the default: what a reviewer must
+    #: decide); True: only matched ones; None: all.
+    matched: bool | None = False
 
     def with_(self, **changes: Any) -> QueueFilter:
         """A copy with some fields changed."""
@@ -38,7 +41,7 @@ class QueueFilter:
 
 
 class QueueModel(QAbstractTableModel):
-    """Pending predictions across the dataset: columns image, category, score.
+    """Pending predictions across the dataset: columns image, category, score, the annotation matched.
 
     Parameters
     ----------
@@ -48,7 +51,7 @@ class QueueModel(QAbstractTableModel):
         Display names by id (read once; they do not change during a review).
     """
 
-    HEADERS = ("image", "category", "score")
+    HEADERS = ("image", "category", "score", "match")
 
     def __init__(
         self,
@@ -75,6 +78,7 @@ class QueueModel(QAbstractTableModel):
             score_min=f.score_min,
             score_max=f.score_max,
             states=(ReviewState.PENDING,),
+            matched=f.matched,
         )
         self.beginResetModel()
         self.items = list(items)
@@ -109,6 +113,14 @@ class QueueModel(QAbstractTableModel):
                 self._rows = None
         elif event.kind in ("predictions_added", "prompt_changed"):
             self.refresh()
+        elif event.kind == "matches_changed":
+            # a label was added, edited or deleted: predictions may now (not) repeat it
+            if self.filter.matched is None:
+                self.dataChanged.emit(
+                    self.index(0, 0), self.index(len(self.items) - 1, len(self.HEADERS) - 1)
+                )
+            else:
+                self.refresh()
         elif event.kind == "predictions_removed":
             # superseded by a newer model run: the rows are gone from the database
             rows = self._row_index()
@@ -155,7 +167,11 @@ class QueueModel(QAbstractTableModel):
                 return self.image_names.get(item.image_id, str(item.image_id))
             if col == 1:
                 return self.category_names.get(item.category_id, str(item.category_id))
-            return f"{item.score:.3f}"
+            if col == 2:
+                return f"{item.score:.3f}"
+            return "" if item.match_annotation_id is None else f"ann {item.match_annotation_id}"
+        if role == Qt.ItemDataRole.ToolTipRole and col == 3 and item.match_annotation_id is not None:
+            return f"matches annotation {item.match_annotation_id}: accepting records agreement (T takes its geometry)"
         if role == Qt.ItemDataRole.UserRole:
             return item.prediction_id
         if role == Qt.ItemDataRole.TextAlignmentRole and col == 2:

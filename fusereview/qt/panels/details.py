@@ -11,7 +11,7 @@ from fusereview.qt.controller import ReviewController
 class DetailsPanel(QWidget):
     """Read-only description of the selected prediction or annotation, read from the project."""
 
-    FIELDS = ("item", "category", "score", "model", "area", "state", "decided")
+    FIELDS = ("item", "category", "score", "model", "area", "geometry", "match", "state", "decided")
 
     def __init__(self, controller: ReviewController, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -41,7 +41,19 @@ class DetailsPanel(QWidget):
                 if ann is not None
                 else (rle_area(p.mask) if p.mask else (p.box[2] - p.box[0]) * (p.box[3] - p.box[1]))
             )
+            if p.agrees_with is not None:
+                match = f"agreed with annotation {p.agrees_with}"
+            elif p.matched and p.state == "pending":
+                kind = "matches" if p.match_kind == "match" else "repeats"
+                match = f"{kind} ann {p.match_annotation_id} (IoU {p.match_iou or 0:.2f}); A: agree, T: take shape"
+            else:
+                match = "no label of this object"
+            geometry = "box only" if (ann.box_only if ann is not None else p.mask is None) else "mask"
+            if ann is None and p.note:
+                geometry = p.note
             values.update(
+                geometry=geometry,
+                match=match,
                 item=f"prediction {p.id}",
                 category=cats.get(cat, str(cat)),
                 score=f"{p.score:.3f}",
@@ -55,6 +67,7 @@ class DetailsPanel(QWidget):
         elif isinstance(key, tuple) and key[0] == "gt":
             a = project.annotation(int(key[1]))
             values.update(
+                geometry="box only" if a.box_only else "mask",
                 item=f"annotation {a.id}",
                 category=cats.get(a.category_id, str(a.category_id)),
                 model="ground truth" if a.source == "gt" else f"drawn ({a.source})",
@@ -63,3 +76,4 @@ class DetailsPanel(QWidget):
             )
         for name, value in values.items():
             self.labels[name].setText(value)
+            self.labels[name].setWordWrap(True)

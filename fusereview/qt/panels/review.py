@@ -42,10 +42,26 @@ class ReviewPanel(QWidget):
         self.category.addItem("all categories", None)
         for cat in controller.categories:
             self.category.addItem(cat.name, cat.id)
-        for w in (self.order, self.split, self.category):
+        self.match = QComboBox()
+        self.match.setObjectName("queue_match")
+        self.match.setToolTip(
+            "Predictions that match an existing label (IoU ≥ 0.5, same category) repeat it; "
+            "by default the queue shows the ones that do not: those need a decision"
+        )
+        for text, value in (("not yet labelled", False), ("matching a label", True), ("all", None)):
+            self.match.addItem(text, value)
+        for w in (self.order, self.split, self.category, self.match):
             w.setFocusPolicy(Qt.FocusPolicy.ClickFocus)  # keys stay with the review shortcuts
+            # a long category name must not widen the dock (the window never grows by itself)
+            w.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            w.setMinimumContentsLength(8)
+        for w in (self.order, self.split, self.category):
             row.addWidget(w)
         layout.addLayout(row)
+        match_row = QHBoxLayout()
+        match_row.addWidget(QLabel("show"))
+        match_row.addWidget(self.match, 1)
+        layout.addLayout(match_row)
 
         scores = QHBoxLayout()
         scores.addWidget(QLabel("score"))
@@ -93,6 +109,7 @@ class ReviewPanel(QWidget):
         self.order.currentIndexChanged.connect(self._filters_changed)
         self.split.currentIndexChanged.connect(self._filters_changed)
         self.category.currentIndexChanged.connect(self._filters_changed)
+        self.match.currentIndexChanged.connect(self._filters_changed)
         self.score_min.valueChanged.connect(self._filters_changed)
         self.score_max.valueChanged.connect(self._filters_changed)
         self.table.clicked.connect(self._clicked)
@@ -111,6 +128,7 @@ class ReviewPanel(QWidget):
             category_id=self.category.currentData(),
             score_min=self.score_min.value(),
             score_max=self.score_max.value(),
+            matched=self.match.currentData(),
         )
         self.controller.go_to_row(0)
 
@@ -132,5 +150,16 @@ class ReviewPanel(QWidget):
         self.table.scrollTo(index)
 
     def _update_count(self, *_: object) -> None:
+        # the filter may have been set elsewhere (the controller, a test): show the one in force
+        index = self.match.findData(self.controller.queue_model.filter.matched)
+        if index >= 0 and index != self.match.currentIndex():
+            self.match.blockSignals(True)
+            self.match.setCurrentIndex(index)
+            self.match.blockSignals(False)
         n = self.controller.queue_model.rowCount()
-        self.count.setText(f"{n:,} pending")
+        text = f"{n:,} pending"
+        if self.controller.queue_model.filter.matched is False:
+            hidden = self.controller.matched_pending_count()
+            if hidden:
+                text += f" ({hidden:,} matching a label hidden)"
+        self.count.setText(text)
