@@ -43,6 +43,12 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "$want" > "$stamp"
 fi
 
+# What Qt's xcb plugin needs on an X display, asked of the installed plugin (ldd), installed where
+# we are root with apt, else listed with the install command; the tests also need Xvfb (their
+# real-window test opens the main window through xcb). Never stops the job: Wayland needs none.
+xvfb_flag=""; [ "$job" = test ] && xvfb_flag="--xvfb"
+bash packaging/qt_system_libs.sh "$vpy" --install $xvfb_flag || true
+
 case "$job" in
   setup) echo "bootstrap: ready ($venv)";;
   demo) exec "$venv/bin/fusereview" demo "$@";;
