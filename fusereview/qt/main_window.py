@@ -1,109 +1,63 @@
-"""The main window: image list, canvas, review queue and details, prompts, status bar.
+"""The main window: menus, three workspaces (Review, Train, Evaluate), the status bar, background jobs.
 
-It wires views to the :class:`~fusereview.qt.controller.ReviewController` (which holds the undo
-stack and turns actions into core calls) and runs background jobs (model loading, prediction,
-SAM3 refine) through a :class:`~fusereview.qt.workers.JobRunner`. Dock layout and geometry are
-remembered in ``QSettings``.
+The window is a shell. Each workspace (``fusereview/qt/workspaces``) lays out its own job for a
+1366x768 screen; the :class:`~fusereview.qt.controller.ReviewController` holds the undo stack and
+turns actions into core calls; background jobs (model loading, prediction, SAM3 refine) run
+through a :class:`~fusereview.qt.workers.JobRunner`. Geometry, the current workspace and splitter
+positions are remembered in ``QSettings``.
 """
 
 from __future__ import annotations
 
+import getpass
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QEvent, QObject, QSettings, QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QObject, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeyEvent, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractSpinBox,
     QApplication,
-    QDialog,
-    QDockWidget,
+    QFileDialog,
     QLabel,
     QLineEdit,
-    QListView,
     QMainWindow,
+    QMenu,
     QMessageBox,
     QProgressBar,
-    QPushButton,
-    QSlider,
-    QSpinBox,
     QStackedWidget,
     QTextEdit,
     QToolBar,
     QToolButton,
-    QVBoxLayout,
-    QWidget,
 )
 
 from fusereview.core.errors import FusereviewError
 from fusereview.core.events import Event
 from fusereview.core.project import Project
-from fusereview.qt.canvas.render import Key, RenderContext, overview_step
-from fusereview.qt.canvas.scene import OVERVIEW_MAX_SIDE, CanvasScene, FrameCache, build_context
-from fusereview.qt.canvas.tools import BoxTool, BrushTool, PolygonTool, SelectTool, Tool
-from fusereview.qt.canvas.view import CanvasView
 from fusereview.qt.controller import ReviewController
-from fusereview.qt.models.image_list import ImageFilterProxy, ImageIdRole
-from fusereview.qt.panels.details import DetailsPanel
-from fusereview.qt.panels.prompts import PromptsPanel
-from fusereview.qt.panels.review import ReviewPanel
-from fusereview.qt.panels.start_page import StartPage, remember_project
+from fusereview.qt.dialogs import SHORTCUTS, AboutDialog, PreferencesDialog, ShortcutSheet, preference
+from fusereview.qt.panels.start_page import StartPage, recent_projects, remember_project
 from fusereview.qt.workers import JobRunner, LoadModelJob, PredictJob, RefineJob
+from fusereview.qt.workspaces.review import ReviewWorkspace
+from fusereview.qt.workspaces.runs import EvaluateWorkspace, TrainWorkspace
 
-#: (keys, what they do): the ? dialog and the README list these.
-SHORTCUTS: list[tuple[str, str]] = [
-    (
-        "A",
-        "accept the selected prediction as shown (one that matches a label: record agreement, no second label)",
-    ),
-    ("R", "reject the selected prediction (never deletes a label)"),
-    ("Delete", "delete the selected annotation (undoable); on a prediction: reject it"),
-    ("T", "take the selected prediction's box and mask for the label it matches"),
-    ("O", "make the selected item box only (drop its mask)"),
-    ("Space / N", "next pending prediction (queue order)"),
-    ("P", "previous pending prediction"),
-    ("Tab", "next item on the same image"),
-    ("PgDown / PgUp", "next / previous image"),
-    ("1 – 9", "set the category of the selected prediction or annotation (and of objects drawn next)"),
-    ("E", "edit: cycle select/handles → brush → eraser"),
-    ("V / B / X", "select / brush / eraser"),
-    ("D / G / S", "draw a box / draw a polygon / SAM3 refine (draw a box prompt)"),
-    ("[ / ]", "brush smaller / larger"),
-    ("Shift+A / Shift+R", "accept all above / reject all below the threshold on this image"),
-    ("Ctrl+Z / Ctrl+Shift+Z", "undo / redo"),
-    ("Ctrl+S", "export COCO"),
-    ("F / 1:1 (Ctrl+0)", "fit the image / actual size"),
-    ("wheel, space-drag, middle-drag", "zoom to cursor, pan"),
-    ("?", "this list"),
-]
+__all__ = ["SHORTCUTS", "MainWindow"]
 
-
-PREFETCH_DELAY_MS = 60
 EXTERNAL_POLL_MS = 1500  # how often the window looks for other processes' writes
 _TEXT_INPUTS = (QLineEdit, QTextEdit, QAbstractSpinBox)  # where Space is a character, not "next"
-
-
-def _optional_panel(module: str, name: str) -> type[QWidget] | None:
-    """A panel class built by another part, or ``None`` when that part is not installed yet."""
-    import importlib
-
-    try:
-        mod = importlib.import_module(module)
-    except ModuleNotFoundError as exc:
-        if exc.name != module:
-            raise  # the panel exists but something it needs is missing: that is a bug to see
-        return None
-    return getattr(mod, name)
+WORKSPACES = ("review", "train", "evaluate")
 
 
 class MainWindow(QMainWindow):
-    """The review application window.
+    """The application window.
 
     Parameters
     ----------
     settings:
-        Where geometry, dock layout and recent projects are remembered (tests pass a temporary one).
+        Where geometry, layout, recent projects and preferences are remembered (tests pass a
+        temporary one).
 
     Signals
     -------
@@ -118,46 +72,73 @@ class MainWindow(QMainWindow):
         self.settings = settings or QSettings("fusereview", "fusereview")
         self.setObjectName("main_window")
         self.setWindowTitle("fusereview[*]")
-        self.resize(1400, 900)
+        self.resize(1366, 768)
         self.project: Project | None = None
         self.controller: ReviewController | None = None
         self.predictor: Any = None
         self.model_spec: str | None = None
         self.runner = JobRunner(self)
-        # Cancel shows while any job runs (prediction, SAM3 re-segmenting, model loading)
-        self.runner.busy_changed.connect(lambda busy: self.cancel_button.setVisible(busy))
         self.predict_job: PredictJob | None = None
         self._pending_predict = False
-        self.cache = FrameCache()
-        self.scene = CanvasScene(self.cache)
-        self.view = CanvasView(self.scene)
-        self.tools: dict[str, Tool] = {}
-        self.training_panel: Any = None
-        self.evaluation_panel: Any = None
         self._closing = False
+        self.closed_in_s: float | None = None  # how long closing took until the window was gone
+        self._resegment: tuple[Any, Any] | None = None
 
-        self.stack = QStackedWidget()
+        self.review = ReviewWorkspace(self.settings)
+        self.review.frame_shown.connect(self.frame_shown)
+        self.review.status.connect(lambda text, ms: self.statusBar().showMessage(text, ms))
+        self.train = TrainWorkspace()
+        self.train.on_run_finished = self._run_finished
+        self.evaluate = EvaluateWorkspace()
+        self.evaluate.connect_panel = self._connect_evaluation
         self.start_page = StartPage(self.settings)
-        self.stack.addWidget(self.start_page)
-        self.stack.addWidget(self.view)
-        self.setCentralWidget(self.stack)
         self.start_page.open_requested.connect(self.open_path)
         self.start_page.demo_requested.connect(self.open_demo)
+        self.stack = QStackedWidget()
+        for page in (self.start_page, self.review, self.train, self.evaluate):
+            self.stack.addWidget(page)
+        self.setCentralWidget(self.stack)
 
         self._build_status_bar()
-        self._build_docks()
         self._build_actions()
-        self.scene.selection_changed.connect(self._canvas_selected)
+        self._build_menus()
+        self._build_toolbars()
+        self.shortcut_sheet = ShortcutSheet(self)
         QApplication.instance().installEventFilter(self)  # Space: tap = next, hold = pan
-        self.resizeDocks([self.images_dock, self.queue_dock], [300, 360], Qt.Orientation.Horizontal)
-        self.resizeDocks([self.queue_dock, self.details_dock], [560, 220], Qt.Orientation.Vertical)
         self._restore_layout()
+        self.show_workspace(None)
         # Follow other processes' writes (a CLI predict on the same project): SQLite's
         # data_version is one cheap read per tick.
         self.external_timer = QTimer(self)
         self.external_timer.setInterval(EXTERNAL_POLL_MS)
         self.external_timer.timeout.connect(self.poll_external_changes)
         self.external_timer.start()
+
+    # --- what the workspaces show (short names the scripts and tests use) ------------------------
+    @property
+    def view(self) -> Any:
+        """The canvas view."""
+        return self.review.view
+
+    @property
+    def scene(self) -> Any:
+        """The canvas scene."""
+        return self.review.scene
+
+    @property
+    def cache(self) -> Any:
+        """The canvas's decoded photos."""
+        return self.review.cache
+
+    @property
+    def training_panel(self) -> Any:
+        """The training panel (``None`` until the Train workspace was first shown)."""
+        return self.train.panel
+
+    @property
+    def evaluation_panel(self) -> Any:
+        """The evaluation panel (``None`` until the Evaluate workspace was first shown)."""
+        return self.evaluate.panel
 
     def poll_external_changes(self) -> bool:
         """Re-read the project when another connection committed; returns whether it did.
@@ -183,19 +164,20 @@ class MainWindow(QMainWindow):
         self.job_label = QLabel("")
         self.progress = QProgressBar()
         self.progress.setObjectName("job_progress")
-        self.progress.setMaximumWidth(200)
+        self.progress.setMaximumWidth(160)
         self.progress.setVisible(False)
         self.cancel_button = QToolButton()
         self.cancel_button.setText("Cancel")
         self.cancel_button.setVisible(False)
         self.cancel_button.clicked.connect(self.cancel_jobs)
+        # Cancel shows while any job runs (prediction, SAM3 re-segmenting, model loading)
+        self.runner.busy_changed.connect(lambda busy: self.cancel_button.setVisible(busy))
         self.resegment_button = QToolButton()
         self.resegment_button.setObjectName("resegment_button")
         self.resegment_button.setText("Re-segment in the new box")
         self.resegment_button.setToolTip("SAM3 segments inside the box you just drew (in the background)")
         self.resegment_button.setVisible(False)
         self.resegment_button.clicked.connect(self.resegment)
-        self._resegment: tuple[Any, Any] | None = None
         self.unsaved_label = QLabel("")
         self.unsaved_label.setObjectName("status_unsaved")
         self.zoom_label = QLabel("")
@@ -213,83 +195,12 @@ class MainWindow(QMainWindow):
         ):
             bar.addPermanentWidget(w)
 
-    def _dock(self, title: str, name: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
-        dock = QDockWidget(title, self)
-        dock.setObjectName(name)  # saveState needs names
-        dock.setWidget(widget)
-        self.addDockWidget(area, dock)
-        return dock
-
-    def _build_docks(self) -> None:
-        left, right, bottom = (
-            Qt.DockWidgetArea.LeftDockWidgetArea,
-            Qt.DockWidgetArea.RightDockWidgetArea,
-            Qt.DockWidgetArea.BottomDockWidgetArea,
-        )
-        images = QWidget()
-        lay = QVBoxLayout(images)
-        lay.setContentsMargins(4, 4, 4, 4)
-        self.image_filter = QLineEdit()
-        self.image_filter.setPlaceholderText("filter images…")
-        self.image_filter.setClearButtonEnabled(True)
-        self.image_list = QListView()
-        self.image_list.setObjectName("image_list")
-        self.image_list.setUniformItemSizes(True)
-        self.image_list.setIconSize(QSize(56, 56))
-        self.image_list.setTextElideMode(Qt.TextElideMode.ElideMiddle)
-        self.image_list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.image_list.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
-        lay.addWidget(self.image_filter)
-        # shown while the list holds only a review set sent from the evaluation panel
-        self.review_set_button = QPushButton("Show all images")
-        self.review_set_button.setToolTip("leave the review set sent from the evaluation")
-        self.review_set_button.clicked.connect(self.clear_review_set)
-        self.review_set_button.setVisible(False)
-        lay.addWidget(self.review_set_button)
-        lay.addWidget(self.image_list, 1)
-        self.image_proxy = ImageFilterProxy()
-        self.image_filter.textChanged.connect(self.image_proxy.set_text)
-        self.image_list.clicked.connect(lambda index: self._open_image_from_list(index.data(ImageIdRole)))
-        self.images_dock = self._dock("Images", "dock_images", images, left)
-
-        self.queue_holder = QStackedWidget()
-        self.queue_dock = self._dock("Review queue", "dock_queue", self.queue_holder, right)
-        self.details_holder = QStackedWidget()
-        self.details_dock = self._dock("Details", "dock_details", self.details_holder, right)
-        self.prompts_holder = QStackedWidget()
-        self.prompts_dock = self._dock("Prompts", "dock_prompts", self.prompts_holder, right)
-        self.tabifyDockWidget(self.details_dock, self.prompts_dock)
-        self.details_dock.raise_()
-
-        # Training and evaluation panels are built by other parts; their slots exist either way.
-        self.training_dock = self._dock(
-            "Training", "dock_training", QLabel("training panel not installed"), bottom
-        )
-        self.evaluation_dock = self._dock(
-            "Evaluation", "dock_evaluation", QLabel("evaluation panel not installed"), bottom
-        )
-        self.training_dock.hide()
-        self.evaluation_dock.hide()
-        for dock in (self.training_dock, self.evaluation_dock):
-            dock.visibilityChanged.connect(lambda visible, d=dock: self._dock_visibility(d, visible))
-        view_menu = self.menuBar().addMenu("&View")
-        for dock in (
-            self.images_dock,
-            self.queue_dock,
-            self.details_dock,
-            self.prompts_dock,
-            self.training_dock,
-            self.evaluation_dock,
-        ):
-            view_menu.addAction(dock.toggleViewAction())
-
     def _action(
         self, text: str, keys: str | list[str] | None, slot: Any, *, checkable: bool = False
     ) -> QAction:
         act = QAction(text, self)
         if keys:
-            seqs = [keys] if isinstance(keys, str) else keys
-            act.setShortcuts([QKeySequence(k) for k in seqs])
+            act.setShortcuts([QKeySequence(k) for k in ([keys] if isinstance(keys, str) else keys)])
         act.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
         act.setCheckable(checkable)
         act.triggered.connect(slot)
@@ -305,113 +216,152 @@ class MainWindow(QMainWindow):
 
     def _build_actions(self) -> None:
         r = self._needs_review
+        ws = self.review.shortcut  # review keys live in the Review workspace (off elsewhere)
         self.actions_by_name: dict[str, QAction] = {
-            "accept": self._action("Accept", "A", r(lambda c: c.accept())),
-            "reject": self._action("Reject", "R", r(lambda c: c.reject())),
-            "delete": self._action("Delete", "Delete", r(lambda c: c.delete())),
-            "take_geometry": self._action("Take prediction's geometry", "T", r(lambda c: c.take_geometry())),
-            "box_only": self._action("Box only", "O", r(lambda c: c.make_box_only())),
-            "next": self._action("Next pending", "N", r(lambda c: c.next_pending())),
-            "previous": self._action("Previous pending", "P", r(lambda c: c.previous_pending())),
-            "next_image": self._action("Next image", "PgDown", r(lambda c: c.step_image(1))),
-            "previous_image": self._action("Previous image", "PgUp", r(lambda c: c.step_image(-1))),
-            "next_on_image": self._action("Next item on image", "Tab", r(lambda c: c.next_on_image())),
-            "accept_above": self._action(
-                "Accept all above threshold", "Shift+A", r(lambda c: c.accept_above())
-            ),
-            "reject_below": self._action(
-                "Reject all below threshold", "Shift+R", r(lambda c: c.reject_below())
-            ),
-            "undo": self._action("Undo", ["Ctrl+Z"], r(lambda c: c.undo())),
-            "redo": self._action("Redo", ["Ctrl+Shift+Z", "Ctrl+Y"], r(lambda c: c.redo())),
+            "accept": ws("Accept", "A", r(lambda c: c.accept())),
+            "reject": ws("Reject", "R", r(lambda c: c.reject())),
+            "delete": ws("Delete annotation", "Delete", r(lambda c: c.delete())),
+            "take_geometry": ws("Take the prediction's box and mask", "T", r(lambda c: c.take_geometry())),
+            "box_only": ws("Box only", "O", r(lambda c: c.make_box_only())),
+            "next": ws("Next pending", "N", r(lambda c: c.next_pending())),
+            "previous": ws("Previous pending", "P", r(lambda c: c.previous_pending())),
+            "next_image": ws("Next image", "PgDown", r(lambda c: c.step_image(1))),
+            "previous_image": ws("Previous image", "PgUp", r(lambda c: c.step_image(-1))),
+            "next_on_image": ws("Next item on image", "Tab", r(lambda c: c.next_on_image())),
+            "accept_above": ws("Accept all above threshold", "Shift+A", r(lambda c: c.accept_above())),
+            "reject_below": ws("Reject all below threshold", "Shift+R", r(lambda c: c.reject_below())),
+            "undo": ws("Undo", ["Ctrl+Z"], r(lambda c: c.undo())),
+            "redo": ws("Redo", ["Ctrl+Shift+Z", "Ctrl+Y"], r(lambda c: c.redo())),
+            "fit": self.review.fit_action,
+            "actual": self.review.actual_action,
+            "open": self._action("Open dataset or project…", "Ctrl+O", self.choose_and_open),
             "export": self._action("Export COCO", "Ctrl+S", self.export),
-            "help": self._action("Shortcuts", ["?", "Shift+?", "F1"], self.show_shortcuts),
-            "fit": self._action("Fit", "F", self.view.fit),
-            "actual": self._action("1:1", "Ctrl+0", self.view.actual_size),
-            "edit": self._action("Edit", "E", self._cycle_edit_tool),
-            "brush_smaller": self._action("Brush smaller", "[", lambda: self._brush_step(-2)),
-            "brush_larger": self._action("Brush larger", "]", lambda: self._brush_step(2)),
+            "export_as": self._action("Export as…", "Ctrl+Shift+S", self.export_as),
+            "quit": self._action("Quit", "Ctrl+Q", self.close),
+            "preferences": self._action("Preferences…", "Ctrl+,", self.show_preferences),
+            "help": self._action("Keyboard shortcuts", ["?", "Shift+?", "F1"], self.show_shortcuts),
+            "about": self._action("About fusereview", None, self.show_about),
         }
         for n in range(1, 10):
-            self._action(f"Category {n}", str(n), r(lambda c, n=n: c.set_category_number(n)))
-
-        bar = QToolBar("Tools")
-        bar.setObjectName("toolbar_tools")
-        self.addToolBar(bar)
+            ws(f"Category {n}", str(n), r(lambda c, n=n: c.set_category_number(n)))
         group = QActionGroup(self)
-        self.tool_actions: dict[str, QAction] = {}
-        for name, text, key in (
-            ("select", "Select", "V"),
-            ("brush", "Brush", "B"),
-            ("eraser", "Eraser", "X"),
-            ("box", "Box", "D"),
-            ("polygon", "Polygon", "G"),
-            ("refine", "Refine", "S"),
+        self.workspace_actions: dict[str, QAction] = {}
+        for i, (name, text, tip) in enumerate(
+            (
+                ("review", "Review", "images, canvas and the review queue"),
+                ("train", "Train", "retrain on what was corrected, live plots"),
+                ("evaluate", "Evaluate", "COCO metrics, errors image by image, comparisons"),
+            ),
+            start=1,
         ):
-            act = self._action(text, key, lambda _=False, n=name: self.set_tool(n), checkable=True)
-            hint = ": draw a box, the model segments inside it" if name == "refine" else ""
-            act.setToolTip(f"{text} ({key}){hint}")
+            act = self._action(
+                text, f"Ctrl+{i}", lambda _=False, n=name: self.show_workspace(n), checkable=True
+            )
+            act.setToolTip(f"{text} (Ctrl+{i}): {tip}")
             group.addAction(act)
+            self.workspace_actions[name] = act
+
+    def _build_menus(self) -> None:
+        a = self.actions_by_name
+        file_menu = self.menuBar().addMenu("&File")
+        file_menu.addAction(a["open"])
+        self.recent_menu = QMenu("Open &Recent", self)
+        self.recent_menu.aboutToShow.connect(self._fill_recent)
+        file_menu.addMenu(self.recent_menu)
+        file_menu.addSeparator()
+        file_menu.addAction(a["export"])
+        file_menu.addAction(a["export_as"])
+        file_menu.addSeparator()
+        file_menu.addAction(a["quit"])
+        edit_menu = self.menuBar().addMenu("&Edit")
+        edit_menu.addAction(a["undo"])
+        edit_menu.addAction(a["redo"])
+        edit_menu.addSeparator()
+        edit_menu.addAction(a["preferences"])
+        view_menu = self.menuBar().addMenu("&View")
+        for act in self.workspace_actions.values():
+            view_menu.addAction(act)
+        view_menu.addSeparator()
+        for act in self.review.layer_actions.values():
+            view_menu.addAction(act)
+        view_menu.addSeparator()
+        view_menu.addAction(a["fit"])
+        view_menu.addAction(a["actual"])
+        review_menu = self.menuBar().addMenu("&Review")
+        for name in ("accept", "reject", "delete", "take_geometry", "box_only", "next", "previous"):
+            review_menu.addAction(a[name])
+        review_menu.addSeparator()
+        review_menu.addAction(a["accept_above"])
+        review_menu.addAction(a["reject_below"])
+        help_menu = self.menuBar().addMenu("&Help")
+        help_menu.addAction(a["help"])
+        help_menu.addAction(a["about"])
+
+    def _build_toolbars(self) -> None:
+        bar = QToolBar("Workspaces")
+        bar.setObjectName("toolbar_workspaces")
+        bar.setMovable(False)
+        for act in self.workspace_actions.values():
             bar.addAction(act)
-            self.tool_actions[name] = act
-        self.tool_actions["select"].setChecked(True)
-        self.brush_size = QSpinBox()
-        self.brush_size.setRange(1, 200)
-        self.brush_size.setValue(8)
-        self.brush_size.setPrefix("brush ")
-        self.brush_size.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
-        self.brush_size.valueChanged.connect(self._brush_size_changed)
-        bar.addWidget(self.brush_size)
-        bar = QToolBar("View")
-        bar.setObjectName("toolbar_view")
         self.addToolBar(bar)
-        self.layer_actions: dict[str, QAction] = {}
-        for name, text in (
-            ("gt", "GT"),
-            ("predictions", "Predictions"),
-            ("masks", "Masks"),
-            ("labels", "Labels"),
-        ):
-            act = QAction(text, self)
-            act.setCheckable(True)
-            act.setChecked(True)
-            act.toggled.connect(lambda on, n=name: self._layer_toggled(n, on))
-            bar.addAction(act)
-            self.layer_actions[name] = act
-        bar.addSeparator()
-        bar.addWidget(QLabel(" threshold "))
-        self.threshold_slider = QSlider(Qt.Orientation.Horizontal)
-        self.threshold_slider.setObjectName("threshold")
-        self.threshold_slider.setRange(0, 100)
-        self.threshold_slider.setMaximumWidth(160)
-        self.threshold_slider.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-        self.threshold_label = QLabel("0.00")
-        self.threshold_slider.valueChanged.connect(self._threshold_changed)
-        bar.addWidget(self.threshold_slider)
-        bar.addWidget(self.threshold_label)
-        bar.addSeparator()
-        bar.addAction(self.actions_by_name["fit"])
-        bar.addAction(self.actions_by_name["actual"])
-        bar.addAction(self.actions_by_name["undo"])
-        bar.addAction(self.actions_by_name["redo"])
-        bar.addAction(self.actions_by_name["export"])
+        self.workspace_bar = bar
+        self.addToolBar(self.review.toolbar)
+
+    def _fill_recent(self) -> None:
+        self.recent_menu.clear()
+        paths = recent_projects(self.settings)
+        for path in paths:
+            self.recent_menu.addAction(path, lambda p=path: self.open_path(p))
+        if not paths:
+            self.recent_menu.addAction("(none yet)").setEnabled(False)
+
+    # --- workspaces ----------------------------------------------------------------------------
+    def show_workspace(self, name: str | None) -> None:
+        """Show a workspace (``None``: the start page when no project is open)."""
+        if self.project is None:
+            name = None
+        if name is None and self.project is not None:
+            name = "review"
+        pages = {None: self.start_page, "review": self.review, "train": self.train, "evaluate": self.evaluate}
+        for act_name, act in self.workspace_actions.items():
+            act.setEnabled(self.project is not None)
+            act.setChecked(act_name == name)
+        self.review.set_active(name == "review")
+        if name == "train":  # the model a run starts from is the one loaded now
+            self.train.set_project(self.project, self.model_spec)
+        self.train.set_active(name == "train")
+        self.evaluate.set_active(name == "evaluate")
+        self.stack.setCurrentWidget(pages[name])
+        if name == "review":
+            self.view.setFocus()
+
+    @property
+    def workspace(self) -> str | None:
+        """The workspace shown (``None``: the start page)."""
+        for name, act in self.workspace_actions.items():
+            if act.isChecked():
+                return name
+        return None
 
     # --- settings ---------------------------------------------------------------------------------
     def _restore_layout(self) -> None:
         geometry = self.settings.value("window/geometry")
-        state = self.settings.value("window/state")
         if geometry is not None:
             self.restoreGeometry(geometry)
-        if state is not None:
-            self.restoreState(state)
 
     def save_layout(self) -> None:
-        """Remember geometry and dock layout."""
+        """Remember geometry, the workspace and the splitters."""
         self.settings.setValue("window/geometry", self.saveGeometry())
-        self.settings.setValue("window/state", self.saveState())
+        self.review.save_layout()
         self.settings.sync()
 
     # --- opening ----------------------------------------------------------------------------------
+    def choose_and_open(self) -> None:
+        """File ▸ Open: a dataset folder, a COCO json or a project folder."""
+        path = QFileDialog.getExistingDirectory(self, "Open a dataset or project folder")
+        if path:
+            self.open_path(path)
+
     def open_path(self, path: str) -> None:
         """Open a project folder or a dataset (imported into a project beside it the first time)."""
         try:
@@ -422,56 +372,37 @@ class MainWindow(QMainWindow):
         self.open_project(project)
 
     def open_demo(self) -> None:
-        """Open the demo: a synthetic dataset in the user's data folder, with the tiny model."""
-        from PySide6.QtCore import QStandardPaths
+        """Open the demo `fusereview demo` opens: the synthetic dataset and the shipped demo model."""
+        from fusereview.demo.project import demo_model_dir, prepare_demo_project
 
-        from fusereview.core.synthetic import generate_dataset
-
-        base = Path(QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation)) / "demo"
-        dataset = base / "fuse-neutrals-synthetic"
-        if not dataset.exists():
-            generate_dataset(dataset)
-        self.open_path(str(dataset))
-        if self.project is not None and self.predictor is None:
-            self.load_model("tiny")
+        try:
+            project = prepare_demo_project(progress=lambda msg: self.statusBar().showMessage(msg))
+            model = demo_model_dir()
+        except FusereviewError as exc:
+            self.warn("Cannot open the demo", str(exc))
+            return
+        self.open_project(project)
+        if self.predictor is None:
+            self.load_model(str(model))
 
     def open_project(self, project: Project) -> None:
-        """Show a project: the review workspace replaces the start page."""
+        """Show a project in the Review workspace; uses its active model when none is loaded."""
         self.close_project()
         self.project = project
-        c = ReviewController(project, reviewer=_reviewer_name())
+        c = ReviewController(project, reviewer=self.reviewer_name())
         self.controller = c
         remember_project(self.settings, project.root)
-        self.image_proxy.setSourceModel(c.image_model)
-        self.image_list.setModel(self.image_proxy)
-        review = ReviewPanel(c)
-        self.queue_holder.addWidget(review)
-        self.queue_holder.setCurrentWidget(review)
-        details = DetailsPanel(c)
-        self.details_holder.addWidget(details)
-        self.details_holder.setCurrentWidget(details)
-        prompts = PromptsPanel(project)
-        prompts.repredict_requested.connect(self._repredict)
-        self.prompts_holder.addWidget(prompts)
-        self.prompts_holder.setCurrentWidget(prompts)
-        self._attach_optional_panels(project)
-        c.context_changed.connect(self._show_context)
-        c.message.connect(lambda text: self.statusBar().showMessage(text, 4000))
+        self.review.attach(c)
+        self.review.prompts.repredict_requested.connect(self._repredict)
+        c.message.connect(lambda text: self.statusBar().showMessage(text, 6000))
         c.refine_requested.connect(self._refine)
         c.resegment_offered.connect(self._offer_resegment)
         c.stack.cleanChanged.connect(self._clean_changed)
         self._clean_changed(True)
-        self.tools = {
-            "select": SelectTool(self.scene, c),
-            "brush": BrushTool(self.scene, c, erase=False, radius=self.brush_size.value()),
-            "eraser": BrushTool(self.scene, c, erase=True, radius=self.brush_size.value()),
-            "box": BoxTool(self.scene, c, refine=False),
-            "polygon": PolygonTool(self.scene, c),
-            "refine": BoxTool(self.scene, c, refine=True),
-        }
-        self.set_tool("select")
-        self.stack.setCurrentWidget(self.view)
+        self.train.set_project(project, self.model_spec)
+        self.evaluate.set_project(project)
         self.setWindowTitle(f"{project.root.name} — fusereview[*]")
+        self.show_workspace("review")
         if not c.go_to_row(0):
             images = project.images()
             if images:
@@ -479,116 +410,50 @@ class MainWindow(QMainWindow):
         self.view.setFocus()
         if self.predictor is not None:
             self.predict_all()
+        else:
+            self._load_active_model()
 
-    def _attach_optional_panels(self, project: Project) -> None:
-        """Dock the training and evaluation panels (built by other parts) when they are installed.
-
-        Each is built the first time its dock is shown: they import pyqtgraph and read every
-        prediction, which would add seconds to opening a large project for nothing.
-        """
-        for dock in (self.training_dock, self.evaluation_dock):
-            if dock.isVisible():
-                self._build_optional_panel(dock)
-
-    def _dock_visibility(self, dock: QDockWidget, visible: bool) -> None:
-        if visible and self.project is not None:
-            self._build_optional_panel(dock)
-
-    def _build_optional_panel(self, dock: QDockWidget) -> None:
-        project = self.project
-        if project is None:
+    def _load_active_model(self) -> None:
+        """Without a model given, use the project's active one (and say so), or say there is none."""
+        active = self.project.active_model() if self.project is not None else None
+        if not active:
+            self.model_label.setText("no model")
+            self.model_label.setToolTip("this project has no active model: open it with --model, or retrain")
             return
-        if dock is self.training_dock and self.training_panel is None:
-            training_cls = _optional_panel("fusereview.qt.panels.training", "TrainingPanel")
-            if training_cls is not None:
-                self.training_panel = training_cls()
-                self.training_panel.set_project(project.root, self.model_spec)
-                self.training_panel.run_finished.connect(self._run_finished)
-                dock.setWidget(self.training_panel)
-        elif dock is self.evaluation_dock and self.evaluation_panel is None:
-            evaluation_cls = _optional_panel("fusereview.qt.panels.evaluation", "EvaluationPanel")
-            if evaluation_cls is not None:
-                panel = evaluation_cls(project)
-                # an image picked in the evaluation's error list opens on the canvas
-                panel.imageActivated.connect(self.show_evaluated_image)
-                panel.reviewRequested.connect(self.review_set)
-                self.evaluation_panel = panel
-                dock.setWidget(panel)
+        spec = str(active.get("spec", ""))
+        if spec != "tiny" and not Path(spec).exists():
+            self.model_label.setText("no model")
+            self.statusBar().showMessage(f"the project's active model {spec} is not there any more", 0)
+            return
+        self.statusBar().showMessage(f"loading the project's active model {spec}", 5000)
+        self.load_model(spec)
 
-    def _detach_optional_panels(self) -> None:
-        """Stop what the panels run (a destroyed running QThread aborts the process)."""
-        if self.training_panel is not None:
-            self.training_panel.shutdown()
-            self.training_dock.setWidget(QLabel("training panel: open a project"))
-            self.training_panel.deleteLater()
-            self.training_panel = None
-        if self.evaluation_panel is not None:
-            self.evaluation_panel.close()  # its closeEvent waits for a running evaluation
-            self.evaluation_dock.setWidget(QLabel("evaluation panel: open a project"))
-            self.evaluation_panel.deleteLater()
-            self.evaluation_panel = None
+    def _connect_evaluation(self, panel: Any) -> None:
+        # an image picked in the evaluation's error list opens on the canvas
+        panel.imageActivated.connect(self.show_evaluated_image)
+        panel.reviewRequested.connect(self.review_set)
 
     def show_evaluated_image(self, image_id: int, overlays: dict) -> int:
-        """Open an image picked in the evaluation panel, its misses and false positives outlined.
-
-        Missed objects, false positives and duplicates are drawn dashed in the panel's colours
-        (``overlays`` as ``EvaluationPanel.imageActivated`` sends it); true positives are not,
-        the predictions themselves show those. Returns the number of outlines drawn.
-        """
-        self._open_image_from_list(image_id)
-        if self.controller is None or self.controller.image_id != image_id:
-            return 0
-        colours = overlays.get("colors") or {}
-        labels = {"false_negatives": "missed", "false_positives": "false positive", "duplicates": "duplicate"}
-        marks = []
-        for kind, label in labels.items():
-            for o in overlays.get(kind) or []:
-                score = f" {o['score']:.2f}" if o.get("score") is not None else ""
-                marks.append((tuple(o["bbox"]), colours.get(kind, "#ff00ff"), label + score))
-        self.scene.show_errors(marks)
-        return len(marks)
+        """Open an evaluated image in Review with its errors outlined (see ReviewWorkspace)."""
+        self.show_workspace("review")
+        return self.review.show_evaluated_image(image_id, overlays)
 
     def review_set(self, false_negatives: list[dict], false_positives: list[dict]) -> list[int]:
-        """Show only the images an evaluation found errors on (missed objects, weak false positives).
-
-        The image list keeps those images (the "Show all images" button leaves the set) and the
-        first one opens, with its ground truth and predictions on the canvas. Returns the ids.
-        """
-        if self.controller is None:
-            return []
-        known = {img.id for img in self.project.images()} if self.project is not None else set()
-        ids = sorted({int(o["image_id"]) for o in (*false_negatives, *false_positives)} & known)
-        self.image_proxy.set_ids(ids)
-        self.review_set_button.setText(f"Show all images (review set: {len(ids)})")
-        self.review_set_button.setVisible(True)
-        self.images_dock.raise_()
-        if ids:
-            self._open_image_from_list(ids[0])
-        self.statusBar().showMessage(
-            f"review set: {len(ids)} images with {len(false_negatives)} missed objects and "
-            f"{len(false_positives)} weak false positives",
-            15000,
-        )
-        return ids
+        """Review only the images an evaluation found errors on."""
+        self.show_workspace("review")
+        return self.review.review_set(false_negatives, false_positives)
 
     def clear_review_set(self) -> None:
         """Show every image again."""
-        self.image_proxy.set_ids(None)
-        self.review_set_button.setVisible(False)
+        self.review.clear_review_set()
 
     def _run_finished(self, info: dict) -> None:
-        """A training run ended: evaluate its best model against the model it started from.
-
-        The comparison shows in the evaluation panel (test split when there is one). The run
-        itself decided whether its best model became the project's active model.
-        """
+        """A training run ended: compare its best model with the model it started from (Evaluate)."""
         self.statusBar().showMessage(f"training {info.get('status')}: {info.get('message', '')}", 15000)
         best = info.get("best_path")
         if not best or not self.model_spec or self._closing:
             return
-        self.evaluation_dock.show()
-        self.evaluation_dock.raise_()
-        self._build_optional_panel(self.evaluation_dock)
+        self.show_workspace("evaluate")
         if self.evaluation_panel is not None:
             base = Path(self.model_spec).name if self.model_spec != "tiny" else "tiny"
             self.evaluation_panel.compare_models(
@@ -597,21 +462,15 @@ class MainWindow(QMainWindow):
 
     def close_project(self) -> None:
         """Stop jobs, forget the project (closing its database)."""
-        self._detach_optional_panels()
+        self.train.shutdown()
+        self.evaluate.shutdown()
         self.runner.stop_all()
         self.predict_job = None
+        self.review.detach()
         if self.controller is not None:
             self.controller.close()
             self.controller.deleteLater()
             self.controller = None
-        for holder in (self.queue_holder, self.details_holder, self.prompts_holder):
-            while holder.count():
-                w = holder.widget(0)
-                holder.removeWidget(w)
-                w.deleteLater()
-        self.scene.set_tool(None)
-        self.tools = {}
-        self.cache.clear()
         if self.project is not None:
             self.project.close()
             self.project = None
@@ -620,7 +479,8 @@ class MainWindow(QMainWindow):
     def load_model(self, spec: str, device: str | None = None) -> LoadModelJob:
         """Load a model in the background; predicting starts when it is loaded."""
         self.model_spec = spec
-        self.model_label.setText(f"loading {spec}…")
+        self.model_label.setText(f"loading {Path(spec).name or spec}…")
+        self.model_label.setToolTip(spec)
         job = LoadModelJob(spec, device)
         job.finished.connect(self.set_predictor)
         job.failed.connect(self._model_failed)
@@ -636,12 +496,16 @@ class MainWindow(QMainWindow):
         """Use a loaded predictor (predicts every image that has no cached predictions)."""
         self.predictor = predictor
         name = self.model_spec or getattr(predictor, "fingerprint", "model")
-        self.model_label.setText(f"model: {name}")
+        self.model_label.setText(f"model: {Path(name).name or name}")
+        self.model_label.setToolTip(name)
         self.device_label.setText(f"device: {getattr(predictor, 'device', '?')}")
-        if self.training_panel is not None and self.project is not None:
-            self.training_panel.set_project(self.project.root, self.model_spec)
         if self.project is not None:
+            self.train.set_project(self.project, self.model_spec)
             self.predict_all()
+
+    def predict_threshold(self) -> float:
+        """The prediction threshold (Edit ▸ Preferences)."""
+        return float(preference(self.settings, "review/predict_threshold"))  # type: ignore[arg-type]
 
     def predict_all(self, image_ids: list[int] | None = None) -> PredictJob | None:
         """Predict images (all by default) in the background, the current image first."""
@@ -657,7 +521,7 @@ class MainWindow(QMainWindow):
         if current in ids:
             ids.remove(current)
             ids.insert(0, current)
-        job = PredictJob(self.project.root, self.predictor, ids)
+        job = PredictJob(self.project.root, self.predictor, ids, threshold=self.predict_threshold())
         job.progress.connect(self._job_progress)
         job.chunk_done.connect(self._predictions_arrived)
         job.finished.connect(self._predict_finished)
@@ -667,7 +531,6 @@ class MainWindow(QMainWindow):
         self.progress.setRange(0, len(ids))
         self.progress.setValue(0)
         self.progress.setVisible(True)
-        self.cancel_button.setVisible(True)
         self.runner.start(job)
         return job
 
@@ -691,7 +554,6 @@ class MainWindow(QMainWindow):
             self.project.poll_external_changes()
             self.controller.reload_all()
         self.progress.setVisible(False)
-        self.cancel_button.setVisible(False)
         self.job_label.setText("")
         if self._pending_predict and not self._closing:
             self._pending_predict = False
@@ -704,11 +566,26 @@ class MainWindow(QMainWindow):
         stopped = " (cancelled)" if counts.get("stopped") else ""
         failures = counts.get("failures") or []
         failed = f", {len(failures)} failed (first: {failures[0]})" if failures else ""
+        found = self._stored_detections()
+        if found == 0 and not counts.get("stopped") and counts.get("images", 0):
+            self.statusBar().showMessage(
+                f"0 detections above {self.predict_threshold():.2f} — lower the threshold "
+                "(Edit ▸ Preferences) or check the prompt (Prompts tab)",
+                0,
+            )
+            return
         self.statusBar().showMessage(
             f"prediction finished{stopped}: {counts.get('images', 0)} images, "
-            f"{counts.get('detections', 0)} new predictions{failed}",
+            f"{counts.get('detections', 0)} new detections ({found} of this model in the project){failed}",
             8000,
         )
+
+    def _stored_detections(self) -> int:
+        fingerprint = getattr(self.predictor, "fingerprint", None)
+        if self.project is None or fingerprint is None:
+            return 0
+        row = self.project.db.read_one("SELECT COUNT(*) FROM predictions WHERE model = ?", (fingerprint,))
+        return int(row[0]) if row else 0
 
     def _predict_failed(self, message: str) -> None:
         self._job_ended()
@@ -762,93 +639,12 @@ class MainWindow(QMainWindow):
         self._resegment = None
         if self.controller.image_id is None:
             return None
-        cat = self.controller.new_category_id
-        return self._refine(self.controller.image_id, box, cat, key)
+        return self._refine(self.controller.image_id, box, self.controller.new_category_id, key)
 
-    # --- canvas --------------------------------------------------------------------------------------
-    def _show_context(self, ctx: RenderContext, image_changed: bool) -> None:
-        c = self.controller
-        if c is None or c.image_id is None or self.project is None:
-            return
-        if image_changed or self.scene.image_id != c.image_id:
-            img = self.project.image(c.image_id)
-            try:
-                frame = self.cache.frame(img.id, self.project.image_path(img.id), (img.width, img.height))
-            except FusereviewError as exc:
-                self.statusBar().showMessage(str(exc))
-                return
-            self.scene.show_frame(frame, ctx)
-            self.view.fit() if self.view._fit_mode else None
-            self._sync_image_list(img.id)
-            self.frame_shown.emit(img.id)
-            # after this frame is painted, not before it
-            QTimer.singleShot(PREFETCH_DELAY_MS, self._prefetch)
-        else:
-            self.scene.set_context(ctx)
-
-    def _prefetch(self) -> None:
-        c, p = self.controller, self.project
-        if c is None or p is None:
-            return
-        for image_id in c.upcoming_images(2):
-            img = p.image(image_id)
-            self.cache.prefetch(img.id, p.image_path(img.id), (img.width, img.height))
-            ctx = build_context(p, image_id, layers=c.layers, threshold=c.threshold)
-            self.cache.prefetch_mask(ctx, overview_step(img.width, img.height, OVERVIEW_MAX_SIDE))
-
-    def _sync_image_list(self, image_id: int) -> None:
-        c = self.controller
-        if c is None:
-            return
-        row = c.image_model.row_of(image_id)
-        if row is None:
-            return
-        index = self.image_proxy.mapFromSource(c.image_model.index(row))
-        if index.isValid():
-            self.image_list.setCurrentIndex(index)
-            self.image_list.scrollTo(index)
-
-    def _open_image_from_list(self, image_id: int | None) -> None:
-        if self.controller is not None and image_id is not None:
-            self.controller.open_image(int(image_id))
-            self.view.setFocus()
-
-    def _canvas_selected(self, key: Key | None) -> None:
-        if self.controller is not None:
-            self.controller.select(key)
-
+    # --- tools (kept on the window for scripts) ---------------------------------------------------
     def set_tool(self, name: str) -> None:
         """Make a correction tool active (select, brush, eraser, box, polygon, refine)."""
-        tool = self.tools.get(name)
-        self.scene.set_tool(tool)
-        if name in self.tool_actions:
-            self.tool_actions[name].setChecked(True)
-        self.statusBar().showMessage(f"tool: {name}", 2000)
-
-    def _cycle_edit_tool(self) -> None:
-        order = ["select", "brush", "eraser"]
-        current = self.scene.tool.name if self.scene.tool is not None else "select"
-        if isinstance(self.scene.tool, BrushTool) and self.scene.tool.erase:
-            current = "eraser"
-        nxt = order[(order.index(current) + 1) % len(order)] if current in order else "select"
-        self.set_tool(nxt)
-
-    def _brush_size_changed(self, value: int) -> None:
-        for tool in self.tools.values():
-            if isinstance(tool, BrushTool):
-                tool.radius = value
-
-    def _brush_step(self, delta: int) -> None:
-        self.brush_size.setValue(self.brush_size.value() + delta)
-
-    def _layer_toggled(self, name: str, on: bool) -> None:
-        if self.controller is not None:
-            self.controller.set_layers(**{name: on})
-
-    def _threshold_changed(self, value: int) -> None:
-        self.threshold_label.setText(f"{value / 100:.2f}")
-        if self.controller is not None:
-            self.controller.set_threshold(value / 100)
+        self.review.set_tool(name)
 
     # --- keys the shortcut system cannot express ---------------------------------------------
     def eventFilter(self, obj: QObject, event: QEvent) -> bool:
@@ -869,6 +665,8 @@ class MainWindow(QMainWindow):
         return super().eventFilter(obj, event)
 
     def _space_is_ours(self) -> bool:
+        if self.workspace != "review":
+            return False
         if not self.isActiveWindow() and QApplication.activeWindow() is not None:
             return False
         focus = QApplication.focusWidget()
@@ -882,13 +680,34 @@ class MainWindow(QMainWindow):
         box.open()
         return box
 
-    # --- export, help, modified mark -----------------------------------------------------------
+    # --- export, dialogs, modified mark --------------------------------------------------------
     def export(self) -> list[Path]:
         """Export COCO (Ctrl+S) into the project's exports folder."""
         if self.controller is None:
+            self.statusBar().showMessage("nothing to export: open a project first", 4000)
             return []
         try:
             return self.controller.export()
+        except FusereviewError as exc:
+            self.warn("Export failed", str(exc))
+            return []
+
+    def export_as(self, target: str | None = None) -> list[Path]:
+        """Export COCO to a chosen folder (Roboflow layout) or ``.json`` file (Ctrl+Shift+S)."""
+        if self.controller is None:
+            self.statusBar().showMessage("nothing to export: open a project first", 4000)
+            return []
+        if not target:
+            target, _ = QFileDialog.getSaveFileName(
+                self,
+                "Export COCO as",
+                str(self.controller.project.root / "exports"),
+                "COCO json (*.json);;Folder (*)",
+            )
+        if not target:
+            return []
+        try:
+            return self.controller.export(Path(target))
         except FusereviewError as exc:
             self.warn("Export failed", str(exc))
             return []
@@ -897,32 +716,55 @@ class MainWindow(QMainWindow):
         self.setWindowModified(not clean)
         self.unsaved_label.setText("" if clean else "● not exported")
 
-    def show_shortcuts(self) -> QDialog:
-        """Show every shortcut (?)."""
-        dialog = QDialog(self)
-        dialog.setObjectName("shortcuts_dialog")
-        dialog.setWindowTitle("Keyboard shortcuts")
-        lay = QVBoxLayout(dialog)
-        rows = "".join(f"<tr><td><b>{k}</b></td><td>&nbsp;&nbsp;{v}</td></tr>" for k, v in SHORTCUTS)
-        label = QLabel(f"<table>{rows}</table>")
-        lay.addWidget(label)
+    def show_shortcuts(self) -> ShortcutSheet:
+        """Show or hide every shortcut (? and Esc)."""
+        self.shortcut_sheet.toggle()
+        return self.shortcut_sheet
+
+    def show_about(self) -> AboutDialog:
+        """Help ▸ About: what this is, with versions."""
+        dialog = AboutDialog(self)
         dialog.show()
         return dialog
 
+    def show_preferences(self) -> PreferencesDialog:
+        """Edit ▸ Preferences."""
+        dialog = PreferencesDialog(self.settings, self)
+        dialog.accepted.connect(self._preferences_saved)
+        dialog.show()
+        return dialog
+
+    def _preferences_saved(self) -> None:
+        if self.controller is not None:
+            self.controller.session.reviewer = self.reviewer_name()
+        self.statusBar().showMessage("preferences saved", 3000)
+
+    def reviewer_name(self) -> str:
+        """The name recorded with each decision: Preferences, else the login name."""
+        name = str(preference(self.settings, "review/reviewer") or "").strip()
+        return name or _login_name()
+
     # --- shutdown ------------------------------------------------------------------------------------------
     def closeEvent(self, event: QCloseEvent) -> None:
+        # The window goes at once: jobs are told to stop (a training saves a resumable
+        # checkpoint) and are waited for after the window has disappeared.
+        started = time.monotonic()
         self._closing = True
         self.save_layout()
         self._pending_predict = False
+        self.shortcut_sheet.hide()
+        for job in self.runner.jobs:
+            job.request_stop()
+        self.hide()
+        QApplication.processEvents()
+        self.closed_in_s = time.monotonic() - started
         QApplication.instance().removeEventFilter(self)
         self.close_project()
-        self.cache.shutdown()
+        self.review.shutdown()
         super().closeEvent(event)
 
 
-def _reviewer_name() -> str:
-    import getpass
-
+def _login_name() -> str:
     try:
         return getpass.getuser()
     except Exception:  # no login name (some containers): decisions are simply unsigned

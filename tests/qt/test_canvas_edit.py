@@ -93,7 +93,7 @@ def test_brush_and_eraser_change_the_rle(qtbot, window, project) -> None:
     before = rle_to_mask(project.prediction(pid).mask)
     ys, xs = np.nonzero(before)
     cx, cy = float(xs.mean()), float(ys.mean())
-    window.brush_size.setValue(4)
+    window.review.brush_size.setValue(4)
     # paint a stroke to the right of the object: new pixels join the mask
     window.set_tool("brush")
     right = float(xs.max()) + 10
@@ -106,7 +106,7 @@ def test_brush_and_eraser_change_the_rle(qtbot, window, project) -> None:
     assert after.sum() > before.sum()
     # erase a hole in the middle: the mask keeps the hole, so it stays an RLE
     window.set_tool("eraser")
-    window.brush_size.setValue(2)
+    window.review.brush_size.setValue(2)
     _drag(qtbot, window, (cx, cy), (cx + 1, cy), steps=1)
     ann = project.annotation(project.prediction(pid).annotation_id)
     assert isinstance(ann.segmentation, dict), "a mask with a hole must stay RLE"

@@ -28,7 +28,7 @@ def _count(image: QImage, y: int, x0: int, x1: int, rgb: tuple[int, int, int]) -
 def test_picked_image_shows_misses_and_false_positives_in_their_colours(window, qtbot) -> None:
     images = window.project.images()
     target = images[3]
-    window.evaluation_dock.show()
+    window.show_workspace("evaluate")
     qtbot.waitUntil(lambda: window.evaluation_panel is not None, timeout=10_000)
     overlays = {
         "false_negatives": [{"bbox": [20, 30, 60, 50], "category_id": 1, "annotation_id": 1}],
@@ -44,5 +44,5 @@ def test_picked_image_shows_misses_and_false_positives_in_their_colours(window, 
     assert _count(before, 30, 20, 80, (255, 0, 255)) >= 10, "the missed object's dashed outline"
     assert _count(before, 100, 120, 160, (0, 255, 255)) >= 8, "the false positive's dashed outline"
     assert _count(before, 30, 20, 80, (0, 255, 255)) == 0
-    window._open_image_from_list(images[0].id)  # another photo: the outlines belong to the old one
+    window.review.open_image_from_list(images[0].id)  # another photo: the outlines belong to the old one
     assert window.scene.error_items == []

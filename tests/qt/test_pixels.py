@@ -67,7 +67,7 @@ def test_mask_layer_tints_the_mask_pixels(qtbot, window, project) -> None:
     inside = [(x, y) for x, y in zip(xs, ys, strict=True) if m[y - 2 : y + 3, x - 2 : x + 3].all()]
     x, y = inside[len(inside) // 2]
     with_masks = _grab(window)
-    window.layer_actions["masks"].setChecked(False)
+    window.review.layer_actions["masks"].setChecked(False)
     without = _grab(window)
     wx, wy = _window_xy(window, x + 0.5, y + 0.5)
     a = with_masks[wy, wx].astype(int)
@@ -110,9 +110,9 @@ def test_the_selected_mask_is_unmistakable(qtbot, window, project) -> None:
     # the selected mask moved toward the selection colour
     assert np.abs(picked[sy, sx].astype(int) - yellow).sum() < np.abs(none[sy, sx].astype(int) - yellow).sum()
     # another mask's tint is weaker than with nothing selected (closer to the bare photo)
-    window.layer_actions["masks"].setChecked(False)
+    window.review.layer_actions["masks"].setChecked(False)
     bare = _grab(window)
-    window.layer_actions["masks"].setChecked(True)
+    window.review.layer_actions["masks"].setChecked(True)
     tint_plain = np.abs(none[oy, ox].astype(int) - bare[oy, ox].astype(int)).sum()
     tint_dimmed = np.abs(picked[oy, ox].astype(int) - bare[oy, ox].astype(int)).sum()
     assert tint_dimmed < tint_plain

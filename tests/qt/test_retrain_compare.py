@@ -11,7 +11,7 @@ pytest.importorskip("pyqtgraph")
 
 def test_finished_run_shows_up_in_the_evaluation_panel_against_the_current_model(qtbot, window) -> None:
     window.model_spec = "tiny"  # the model the run starts from (random init, seeded)
-    window.training_dock.show()
+    window.show_workspace("train")
     qtbot.waitUntil(lambda: window.training_panel is not None, timeout=10_000)
     panel = window.training_panel
     panel.overrides = {"image_size": 112, "epochs": 2, "batch_size": 2, "eval_every": 1, "dropout": 0.0}

@@ -106,14 +106,14 @@ def test_image_list_filter_and_counts_follow_the_core(qtbot, window, project) ->
     from fusereview.qt.models.image_list import CountsRole
 
     c = window.controller
-    proxy = window.image_proxy
+    proxy = window.review.image_proxy
     n = proxy.rowCount()
     assert n == len(project.images())
     name = project.images()[1].file_name
-    qtbot.keyClicks(window.image_filter, name[:12])
-    assert window.image_filter.text() == name[:12], "typing in the filter box must not trigger shortcuts"
+    qtbot.keyClicks(window.review.image_filter, name[:12])
+    assert window.review.image_filter.text() == name[:12], "typing in the filter box must not trigger shortcuts"
     assert 1 <= proxy.rowCount() < n
-    window.image_filter.clear()
+    window.review.image_filter.clear()
     assert proxy.rowCount() == n
     row = c.image_model.row_of(c.image_id)
     before = c.image_model.index(row).data(CountsRole)
@@ -125,7 +125,7 @@ def test_image_list_filter_and_counts_follow_the_core(qtbot, window, project) ->
 
 def test_queue_filters_and_orders(qtbot, window, project) -> None:
     c = window.controller
-    panel = window.queue_holder.currentWidget()
+    panel = window.review.queue_holder.currentWidget()
     scores = [c.queue_model.item(r).score for r in range(c.queue_model.rowCount())]
     assert scores == sorted(scores)
     panel.order.setCurrentIndex(panel.order.findData("score_desc"))
@@ -143,19 +143,23 @@ def test_queue_filters_and_orders(qtbot, window, project) -> None:
 
 
 def test_layout_is_remembered(qtbot, project, settings) -> None:
+    from fusereview.core.project import Project
     from fusereview.qt.main_window import MainWindow
 
     w = MainWindow(settings)
     qtbot.addWidget(w)
-    w.resize(700, 500)
+    w.resize(780, 560)  # inside the offscreen screen (800x600): restoreGeometry clamps to the screen
     w.show()
-    w.prompts_dock.hide()
+    w.open_project(project)
+    w.review.splitter.setSizes([150, 300, 330])
+    sizes = w.review.splitter.sizes()
     w.close()
     again = MainWindow(settings)
     qtbot.addWidget(again)
     again.show()
-    assert again.size().width() == 700 and again.size().height() == 500
-    assert not again.prompts_dock.isVisible()
+    again.open_project(Project.open(project.root))  # the first window closed its project
+    assert again.size().width() == 780 and again.size().height() == 560
+    assert again.review.splitter.sizes() == sizes
     again.close()
 
 
@@ -163,7 +167,7 @@ def test_prompt_edit_saves_and_repredicts(qtbot, window, project) -> None:
     from PySide6.QtWidgets import QTableWidgetItem
     from test_workers import SlowPredictor
 
-    panel = window.prompts_holder.currentWidget()
+    panel = window.review.prompts_holder.currentWidget()
     fake = SlowPredictor(0.01)
     window.predictor = fake
     cat = project.categories()[0]

@@ -118,7 +118,7 @@ def test_a_prediction_of_a_labelled_object_is_shown_as_such_and_agreed(qtbot, la
     assert {c.queue_model.item(r).prediction_id for r in range(c.queue_model.rowCount())}.isdisjoint(
         {p.id for p in matched}
     )
-    panel = w.queue_holder.currentWidget()
+    panel = w.review.queue_holder.currentWidget()
     assert f"{len(matched)} matching a label hidden" in panel.count.text()
     panel.match.setCurrentIndex(panel.match.findData(True))
     assert c.queue_model.rowCount() == len(matched)
