@@ -34,7 +34,7 @@ from fusereview.training.data import (
 )
 from fusereview.training.forward import enable_activation_checkpointing, forward_all_layers
 from fusereview.training.hooks import HookBase, MetricsWriter
-from fusereview.training.losses import COMPONENTS, LossWeights, SetCriterion
+from fusereview.training.losses import COMPONENTS, SetCriterion, recipe
 from fusereview.training.memory import check_fits, estimate_peak_memory
 from fusereview.training.modelio import LoadedModel, load_model, save_export, tokenize
 from fusereview.training.optim import apply_freeze, build_optimizer, build_scheduler
@@ -332,7 +332,7 @@ class Trainer:
         D.shard(list(range(self.global_micro)), self.dist)  # refuses a batch that does not split evenly
         self.steps_per_epoch = math.ceil(len(self.dataset) / (cfg.batch_size * cfg.grad_accum))
         self.total_steps = self.steps_per_epoch * cfg.epochs
-        self.criterion = SetCriterion(LossWeights(**(cfg.loss_weights or {})))
+        self.criterion = SetCriterion(recipe=recipe(cfg.loss_recipe, cfg.loss_weights))
         self.optimizer = build_optimizer(
             model, cfg.lr, cfg.weight_decay, layer_decay=cfg.layer_decay, device=self.device
         )
@@ -512,13 +512,22 @@ class Trainer:
         ids, am = tokenize(self.loaded.tokenizer, batch["prompts"])
         ids, am = ids.to(self.device), am.to(self.device)
         with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
+            o2m = self.criterion.wants_o2m  # one-to-many queries of the recipe (training forward only)
             if self.use_cache:
                 out = forward_all_layers(
-                    self.model, vision_embeds=self._cached_vision(batch), input_ids=ids, attention_mask=am
+                    self.model,
+                    vision_embeds=self._cached_vision(batch),
+                    input_ids=ids,
+                    attention_mask=am,
+                    o2m=o2m,
                 )
             else:
                 out = forward_all_layers(
-                    self.model, pixel_values=batch["pixels"].to(self.device), input_ids=ids, attention_mask=am
+                    self.model,
+                    pixel_values=batch["pixels"].to(self.device),
+                    input_ids=ids,
+                    attention_mask=am,
+                    o2m=o2m,
                 )
             return self.criterion(out, batch)
 
