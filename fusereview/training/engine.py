@@ -35,7 +35,7 @@ from fusereview.training.data import (
 from fusereview.training.forward import enable_activation_checkpointing, forward_all_layers
 from fusereview.training.hooks import HookBase, MetricsWriter
 from fusereview.training.losses import COMPONENTS, SetCriterion, recipe
-from fusereview.training.memory import check_fits, estimate_peak_memory
+from fusereview.training.memory import check_fits, check_ram, estimate_peak_memory
 from fusereview.training.modelio import LoadedModel, load_model, save_export, tokenize
 from fusereview.training.optim import apply_freeze, build_optimizer, build_scheduler
 from fusereview.training.presets import LIGHTER
@@ -303,6 +303,17 @@ class Trainer:
                 cfg.preset,
                 LIGHTER.get(cfg.preset),
             )
+        elif self.device.type == "cpu" and self.is_main:
+            # the same estimate against RAM: refused when it cannot fit, a warning when RAM is short now
+            warning = check_ram(
+                estimate_peak_memory(model, cfg, self.loaded.image_size, device_type="cpu"),
+                cfg.preset,
+                LIGHTER.get(cfg.preset),
+                processes=self.dist.world_size,
+            )
+            if warning:
+                self.notices.append(warning)
+                print(f"warning: {warning}", file=sys.stderr)
         model.to(self.device).train()
         self.core_model = model
         self.model = model
