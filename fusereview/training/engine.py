@@ -612,16 +612,25 @@ class Trainer:
                 h.after_validation(self)
         D.barrier(self.dist)
 
+    def _partial_base(self) -> tuple[str, str] | None:
+        """The base checkpoint of partial exports, or ``None`` when every parameter is saved.
+
+        Frozen towers are not copied (ADR 0010): an export names the model the run started from
+        and holds what trains. The seeded training tiny model is not a file, so it is saved whole.
+        """
+        if self.config.freeze == "full" or self.model_spec == "tiny":
+            return None
+        return self.model_spec, self.base_fingerprint or self.loaded.fingerprint
+
     def _save_best(self, metrics: dict[str, Any], epoch: int) -> None:
-        # Frozen towers are not copied: the export names its base checkpoint and holds the rest.
-        partial = self.config.freeze != "full" and self.model_spec != "tiny"
+        base = self._partial_base()
         try:
             save_export(
                 self.loaded,
                 self.run.best,
                 dtype=self.config.export_dtype,
-                only_trainable=partial,
-                base=(self.model_spec, self.base_fingerprint or self.loaded.fingerprint) if partial else None,
+                only_trainable=base is not None,
+                base=base,
                 prompts=dict(self.data.categories),
                 metrics={"split": "valid", **metrics},
                 run_id=self.run.path.name,
@@ -647,10 +656,13 @@ class Trainer:
                 "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
             },
         }
+        base = self._partial_base()  # `last` too: a frozen-tower run saves only what trains
         try:
             save_export(
                 self.loaded,
                 self.run.last,
+                only_trainable=base is not None,
+                base=base,
                 prompts=dict(self.data.categories),
                 run_id=self.run.path.name,
                 extra={"step": self.step, "epoch": self.state.epoch},
