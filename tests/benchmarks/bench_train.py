@@ -168,15 +168,27 @@ ECE_MIN_SCORE = 0.05
 ECE_BINS = 10
 
 
+def _binned_gap(scores: torch.Tensor, target: torch.Tensor) -> float:
+    """Detection-weighted mean over equal-width score bins of ``|mean score - mean target|``."""
+    bins = (scores * ECE_BINS).long().clamp(max=ECE_BINS - 1)
+    return sum(
+        (bins == b).sum().item() * abs(scores[bins == b].mean().item() - target[bins == b].mean().item())
+        for b in range(ECE_BINS)
+        if (bins == b).any()
+    ) / len(scores)
+
+
 def calibration_error(
     results: list[dict[str, Any]], gt: dict[str, Any], *, min_score: float = ECE_MIN_SCORE
-) -> tuple[float, int]:
-    """Expected calibration error of detections scoring at least ``min_score``; returns (ECE, count).
+) -> dict[str, float]:
+    """Calibration of the detections scoring at least ``min_score``: ``ECE``, ``IoU_ECE`` and ``n``.
 
-    Each detection is correct when it is the highest-scoring one to reach an unclaimed object of its
-    image and category at IoU >= 0.5 (greedy, in score order, as COCO matches at AP50). The scores
-    fall in ``ECE_BINS`` equal-width bins; ECE is the detection-weighted mean over bins of
-    ``|mean score - fraction correct|``: 0 when a score of 0.7 is right 70 % of the time.
+    ``ECE``: each detection is correct when it is the highest-scoring one to reach an unclaimed
+    object of its image and category at IoU >= 0.5 (greedy, in score order, as COCO matches at
+    AP50); the scores fall in ``ECE_BINS`` equal-width bins, and ECE is the detection-weighted mean
+    over bins of ``|mean score - fraction correct|``: 0 when a score of 0.7 is right 70 % of the
+    time. ``IoU_ECE`` is the same with the detection's best IoU with any object in place of
+    "correct": 0 when a score says how well the box fits (what SAM3's IoU-aware loss trains for).
     """
     from torchvision.ops import box_iou
 
@@ -185,15 +197,16 @@ def calibration_error(
         x, y, w, h = a["bbox"]
         objects.setdefault((a["image_id"], a["category_id"]), []).append([x, y, x + w, y + h])
     claimed: dict[tuple[int, int], set[int]] = {}
-    scores, correct = [], []
+    scores, correct, best = [], [], []
     for r in sorted(results, key=lambda r: -r["score"]):
         if r["score"] < min_score:
             break
         key = (r["image_id"], r["category_id"])
         x, y, w, h = r["bbox"]
-        hit = False
+        hit, top = False, 0.0
         if objects.get(key):
             ious = box_iou(torch.tensor([[x, y, x + w, y + h]]), torch.tensor(objects[key]))[0]
+            top = ious.max().item()
             taken = claimed.setdefault(key, set())
             for j in ious.argsort(descending=True).tolist():
                 if ious[j] >= 0.5 and j not in taken:
@@ -202,16 +215,15 @@ def calibration_error(
                     break
         scores.append(r["score"])
         correct.append(float(hit))
+        best.append(top)
     if not scores:
-        return float("nan"), 0
-    s, c = torch.tensor(scores), torch.tensor(correct)
-    bins = (s * ECE_BINS).long().clamp(max=ECE_BINS - 1)
-    ece = sum(
-        (bins == b).sum().item() * abs(s[bins == b].mean().item() - c[bins == b].mean().item())
-        for b in range(ECE_BINS)
-        if (bins == b).any()
-    ) / len(s)
-    return ece, len(s)
+        return {"ECE": float("nan"), "IoU_ECE": float("nan"), "n": 0}
+    s = torch.tensor(scores)
+    return {
+        "ECE": _binned_gap(s, torch.tensor(correct)),
+        "IoU_ECE": _binned_gap(s, torch.tensor(best)),
+        "n": len(scores),
+    }
 
 
 def _recipe_run(
@@ -247,11 +259,9 @@ def _recipe_run(
         raise SystemExit(f"{name}: {result.status}: {result.message}")
     loaded = load_model(str(result.last_path))
     dets = predict_samples(loaded, valid, cats, device=torch.device("cpu"), with_masks=False)
-    ece, n = calibration_error(dets, data.valid_gt)
     return {
         "AP50": result.last_validation["bbox"]["AP50"],
-        "ECE": ece,
-        "n_dets": n,
+        **calibration_error(dets, data.valid_gt),
         "steps": result.step,
         "seconds": time.perf_counter() - t0,
         "last": result.last_path,
@@ -269,10 +279,8 @@ def _start_metrics(spec: str, valid: Any) -> dict[str, Any]:
     loaded = load_model(spec)
     dev = torch.device("cpu")
     ap50 = validate(loaded, valid, cats, data.valid_gt, device=dev)["bbox"]["AP50"]
-    ece, n = calibration_error(
-        predict_samples(loaded, valid, cats, device=dev, with_masks=False), data.valid_gt
-    )
-    return {"AP50": ap50, "ECE": ece, "n_dets": n}
+    dets = predict_samples(loaded, valid, cats, device=dev, with_masks=False)
+    return {"AP50": ap50, **calibration_error(dets, data.valid_gt)}
 
 
 def bench_recipes(
@@ -311,15 +319,15 @@ def bench_recipes(
 def print_recipes(rows: list[tuple[str, str, int, dict[str, Any]]]) -> None:
     """The comparison as a Markdown table."""
     print(
-        f"| scenario | recipe | seed | steps | val AP50 | ECE (score >= {ECE_MIN_SCORE}) | detections | seconds |"
+        f"| scenario | recipe | seed | steps | val AP50 | ECE | IoU-ECE | detections (score >= {ECE_MIN_SCORE}) | seconds |"
     )
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|")
     for scenario, recipe, seed, r in rows:
         ap = "n/a" if r["AP50"] is None else f"{r['AP50']:.3f}"
         steps = r.get("steps", "-")
         secs = f"{r['seconds']:.0f}" if "seconds" in r else "-"
         print(
-            f"| {scenario} | {recipe} | {seed} | {steps} | {ap} | {r['ECE']:.3f} | {r['n_dets']} | {secs} |",
+            f"| {scenario} | {recipe} | {seed} | {steps} | {ap} | {r['ECE']:.3f} | {r['IoU_ECE']:.3f} | {r['n']} | {secs} |",
             flush=True,
         )
 

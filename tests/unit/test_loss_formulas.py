@@ -325,3 +325,23 @@ def test_sam3_total_is_the_weighted_sum_times_sqrt_batch() -> None:
     assert c["loss_presence"].item() == pytest.approx(
         (0.5 * bce(1.0, 1.0) + 0.5 * bce(1.0, 0.0)) / 2, rel=1e-6
     )
+
+
+def test_every_function_the_losses_table_names_exists() -> None:
+    import importlib
+    import re
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "LOSSES.md").read_text()
+    rows = [ln for ln in doc.splitlines() if ln.startswith("| ") and not ln.startswith(("| part", "|---"))]
+    assert len(rows) >= 10
+    named = [n for row in rows for n in re.findall(r"`([A-Za-z_]+\.[A-Za-z_.]+)`", row.split("|")[-2])]
+    assert named
+    classes = {"SetCriterion": "losses"}
+    for name in named:
+        head, *rest = name.split(".")
+        module = importlib.import_module(f"fusereview.training.{classes.get(head, head)}")
+        obj = module if head not in classes else getattr(module, head)
+        for part in rest:
+            obj = getattr(obj, part)  # raises when the table names something that is not there
+        assert callable(obj), name
