@@ -106,7 +106,7 @@ class TrainConfig:
             bad.append(("eval_every", "must be >= 1"))
         if self.export_dtype not in ("float32", "bfloat16"):
             bad.append(("export_dtype", "must be float32 or bfloat16"))
-        from fusereview.training.losses import RECIPES, weight_names
+        from fusereview.training.recipes import RECIPES, weight_names
 
         if self.loss_recipe not in RECIPES:
             bad.append(("loss_recipe", f"unknown {self.loss_recipe!r} (choose from {', '.join(RECIPES)})"))
