@@ -29,6 +29,7 @@ import json
 import logging
 import pickle
 import zipfile
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,7 +39,7 @@ import torch
 from transformers import Sam3Config, Sam3Model
 
 from fusereview.core.errors import ModelLoadError
-from fusereview.models.convert import is_skipped_official, official_to_transformers
+from fusereview.models.convert import official_to_transformers, skip_reason
 from fusereview.models.tokenizer import (
     OFFICIAL_BPE_NAME,
     WHERE_TO_GET,
@@ -83,7 +84,10 @@ class LoadReport:
     unexpected:
         File tensors the model has no place for (ignored).
     skipped:
-        File tensors dropped by design (rotary tables, point projections, tracker weights).
+        File tensors dropped by design (rotary tables, point projections, the video model's SAM2
+        neck and tracker weights).
+    skipped_reasons:
+        ``skipped`` by reason, for the summary line.
     """
 
     source: str
@@ -92,6 +96,7 @@ class LoadReport:
     missing: list[str] = field(default_factory=list)
     unexpected: list[str] = field(default_factory=list)
     skipped: int = 0
+    skipped_reasons: dict[str, int] = field(default_factory=dict)
 
     @property
     def complete(self) -> bool:
@@ -103,6 +108,11 @@ class LoadReport:
         return (
             f"{self.source} ({self.format}): loaded {self.loaded}, missing {len(self.missing)}, "
             f"unexpected {len(self.unexpected)}, skipped {self.skipped}"
+            + (
+                " (by design: " + ", ".join(f"{why} {n}" for why, n in self.skipped_reasons.items()) + ")"
+                if self.skipped_reasons
+                else ""
+            )
         )
 
     def refusal(self) -> str:
@@ -194,13 +204,18 @@ def read_safetensors(path: Path) -> dict[str, torch.Tensor]:
         ) from exc
 
 
-def _torch_load(path: Path) -> Any:
+def _check_torch_magic(path: Path) -> None:
+    """Refuse a file that is not a ``torch.save`` file from its first bytes (nothing else is read)."""
     with open(path, "rb") as fh:
         magic = fh.read(4)
     if magic[:2] != b"PK" and magic[:1] != b"\x80":
         raise CheckpointFormatError(
             f"{path}: not a PyTorch checkpoint (expected a torch.save file such as sam3.pt or checkpoint.pt)"
         )
+
+
+def _torch_load(path: Path) -> Any:
+    _check_torch_magic(path)
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
@@ -353,11 +368,12 @@ def _resolve_tokenizer(
         if tok_path.is_dir():
             return load_tokenizer_folder(tok_path, max_length)
         return load_tokenizer_file(tok_path, max_length)
-    for name in ("tokenizer.json", OFFICIAL_BPE_NAME):
-        if (folder / name).is_file():
-            return load_tokenizer_file(folder / name, max_length)
+    # whatever load_tokenizer_folder reads: tokenizer.json, CLIP's vocab.json + merges.txt, the official BPE file
+    if any((folder / name).is_file() for name in ("tokenizer.json", "merges.txt", OFFICIAL_BPE_NAME)):
+        return load_tokenizer_folder(folder, max_length)
     raise TokenizerError(
-        f"{what} comes without a tokenizer: neither tokenizer.json nor {OFFICIAL_BPE_NAME} is in {folder}; {WHERE_TO_GET}"
+        f"{what} comes without a tokenizer: none of tokenizer.json, vocab.json + merges.txt, {OFFICIAL_BPE_NAME} "
+        f"is in {folder}; {WHERE_TO_GET}"
     )
 
 
@@ -391,6 +407,9 @@ def _load_transformers_folder(path: Path, tokenizer: str | Path | None) -> Loade
     check_state_dict(config, state, source=str(path), config_path=str(path / "config.json"))
     previous = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()
+    # the "Loading weights" bar is tqdm, which the verbosity does not reach
+    bar_was_on = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
     try:
         # The brief's path: from_pretrained offline; it strips "detector_model." and ignores tracker keys.
         model, info = Sam3Model.from_pretrained(
@@ -400,6 +419,8 @@ def _load_transformers_folder(path: Path, tokenizer: str | Path | None) -> Loade
         raise CheckpointFormatError(f"{path}: transformers could not load the model folder: {exc}") from exc
     finally:
         hf_logging.set_verbosity(previous)
+        if bar_was_on:
+            hf_logging.enable_progress_bar()
     if info.get("mismatched_keys"):
         first = next(iter(info["mismatched_keys"]))
         raise ConfigMismatchError(f"{path}: weights do not fit config.json ({first})")
@@ -461,6 +482,9 @@ def _load_torch_file(
         raise CheckpointFormatError(f"model config not found: {cfg_path}")
     else:
         cfg, cfg_name = Sam3Config(), "the full-size SAM3 config (no config.json beside the checkpoint)"
+    # The tokenizer first: a bare sam3.pt without one should fail in a second, not after reading 3.4 GB.
+    _check_torch_magic(path)
+    tok = _resolve_tokenizer(tokenizer, path.parent, cfg.text_config.max_position_embeddings, str(path))
     obj = _torch_load(path)
     fmt = "official"
     if isinstance(obj, Mapping) and not _is_state_dict(obj):
@@ -475,16 +499,19 @@ def _load_torch_file(
         )
     state, ignored = _strip_prefixes(obj)
     if any(k.startswith(("vision_encoder.", "detr_decoder.")) for k in state):
-        converted, unknown, skipped = dict(state), [], 0  # already transformers names
+        converted, unknown, reasons = dict(state), [], {}  # already transformers names
     else:
-        skipped = sum(1 for k in state if is_skipped_official(k))
+        reasons = dict(Counter(why for why in map(skip_reason, state) if why))
         converted, unknown = official_to_transformers(state)
     check_state_dict(cfg, converted, source=str(path), config_path=cfg_name)
-    tok = _resolve_tokenizer(tokenizer, path.parent, cfg.text_config.max_position_embeddings, str(path))
     model = build_model(cfg, initialise=allow_incomplete)
     report = apply_state_dict(model, converted, source=str(path), fmt=fmt, config_path=cfg_name)
     report.unexpected = sorted(set(report.unexpected) | set(unknown))
-    report.skipped = skipped + ignored
+    report.skipped = sum(reasons.values()) + ignored
+    report.skipped_reasons = {
+        **reasons,
+        **({"tracker and other models' tensors": ignored} if ignored else {}),
+    }
     return LoadedModel(model, tok, file_fingerprint(path), report), converted
 
 

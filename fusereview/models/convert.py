@@ -9,8 +9,9 @@ different names, with four differences in layout:
 * CLIP's ``text_projection`` is stored as ``(in, out)`` officially, as a ``Linear`` weight
   ``(out, in)`` in transformers;
 * the official model has buffers and modules transformers does not: rotary ``freqs_cis`` (recomputed
-  on the fly) and the point-prompt projections of the geometry encoder (SAM3's image model is
-  prompted by text and boxes only).
+  on the fly), the point-prompt projections of the geometry encoder (SAM3's image model is
+  prompted by text and boxes only) and, in ``sam3.pt`` and trainer checkpoints of the video model,
+  the SAM2 neck ``backbone.vision_backbone.sam2_convs.*`` that feeds the video tracker.
 
 The mapping works on any tensor, including ``meta`` tensors, so the full-size mapping can be checked
 against a manifest of names and shapes without loading 3.4 GB of weights.
@@ -135,11 +136,16 @@ _RULES += [
     ("segmentation_head.cross_attn_norm.", "mask_decoder.prompt_cross_attn_norm."),
 ]
 
-#: Official keys that have no transformers counterpart by design (dropped, not "unexpected").
-SKIPPED_OFFICIAL = [
-    re.compile(r"\.attn\.freqs_cis$"),  # rotary tables, recomputed by transformers
-    re.compile(r"^geometry_encoder\.points_"),  # point prompts: not part of the image model's API
+#: Official keys that have no transformers counterpart by design (dropped, not "unexpected"), with
+#: the reason the load report gives for them.
+SKIPPED_OFFICIAL_REASONS = [
+    (re.compile(r"\.attn\.freqs_cis$"), "rotary tables (recomputed)"),
+    (re.compile(r"^geometry_encoder\.points_"), "point-prompt projections (not used by text/box prompts)"),
+    # the official video model's detector carries a second FPN neck (a copy of ``convs``) that
+    # feeds its SAM2 tracker; the image model neither has nor needs it
+    (re.compile(r"^backbone\.vision_backbone\.sam2_convs\."), "SAM2 neck of the video tracker"),
 ]
+SKIPPED_OFFICIAL = [pattern for pattern, _ in SKIPPED_OFFICIAL_REASONS]
 
 _POS_EMBED = "vision_encoder.backbone.embeddings.position_embeddings"
 _TEXT_PROJ = "text_encoder.text_projection.weight"
@@ -165,8 +171,13 @@ def _rename(key: str, rules: list[tuple[re.Pattern[str], str]]) -> str | None:
 
 
 def is_skipped_official(key: str) -> bool:
-    """True for official keys that transformers does not need (rotary tables, point projections)."""
-    return any(p.search(key) for p in SKIPPED_OFFICIAL)
+    """True for official keys that transformers does not need (rotary tables, point projections, SAM2 neck)."""
+    return skip_reason(key) is not None
+
+
+def skip_reason(key: str) -> str | None:
+    """Why an official key is skipped by design, or ``None`` when it is not."""
+    return next((why for pattern, why in SKIPPED_OFFICIAL_REASONS if pattern.search(key)), None)
 
 
 def official_to_transformers(state: Mapping[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], list[str]]:

@@ -13,6 +13,7 @@ maximum length (32 for SAM3). Three sources give the same kind of tokenizer:
 from __future__ import annotations
 
 import gzip
+import html
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -85,6 +86,14 @@ def _clip_tokenizer(merges: list[tuple[str, str]]) -> Tokenizer:
     return tok
 
 
+def clean_prompt(text: str) -> str:
+    """What CLIP's tokenizer does before BPE besides lowercasing: HTML entities unescaped (twice,
+    for doubly escaped text such as ``&amp;amp;``) and the ends stripped. ``"person&amp;dog"`` is
+    then ``"person&dog"``, 3 words and not 5. (CLIP also runs ``ftfy``, which fusereview does not
+    depend on; it only repairs mis-decoded text.)"""
+    return html.unescape(html.unescape(text)).strip()
+
+
 @dataclass
 class PromptTokenizer:
     """Turns category prompts into ``input_ids`` / ``attention_mask`` for SAM3's text encoder.
@@ -133,14 +142,14 @@ class PromptTokenizer:
         Parameters
         ----------
         prompts:
-            Category prompts such as ``"fuse neutrals"``.
+            Category prompts such as ``"fuse neutrals"`` (cleaned by :func:`clean_prompt` first).
 
         Returns
         -------
         tuple of torch.Tensor
             ``input_ids`` and ``attention_mask``, both ``(len(prompts), max_length)`` int64.
         """
-        encs = self.tokenizer.encode_batch(list(prompts))
+        encs = self.tokenizer.encode_batch([clean_prompt(p) for p in prompts])
         ids = torch.tensor([e.ids for e in encs], dtype=torch.long)
         mask = torch.tensor([e.attention_mask for e in encs], dtype=torch.long)
         return ids, mask

@@ -44,8 +44,11 @@ class TrainConfig:
         Stop after this many optimizer steps (``None``: all epochs) — for tests and benchmarks.
     seed, device, log_every:
         Reproducibility, ``cpu``/``cuda``/``None`` (auto), metrics line every N steps.
+    loss_recipe:
+        ``sam3`` (the loss SAM3 was trained with) or ``legacy`` (fusereview's first recipe, for tiny
+        models trained from scratch); see ``docs/LOSSES.md``.
     loss_weights:
-        Overrides of :class:`fusereview.training.losses.LossWeights` by field name (``{"dice": 5}``).
+        Overrides of the recipe's :class:`fusereview.training.losses.LossWeights` by field name (``{"dice": 5}``).
     """
 
     preset: str = "custom"
@@ -72,6 +75,7 @@ class TrainConfig:
     seed: int = 0
     device: str | None = None
     log_every: int = 1
+    loss_recipe: str = "sam3"
     loss_weights: dict[str, float] | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -82,7 +86,10 @@ class TrainConfig:
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
         """Inverse of :meth:`to_dict`; unknown keys (``model_spec``, ``project``...) are ignored."""
         names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
+        values = {k: v for k, v in d.items() if k in names}
+        # a run folder written before loss recipes existed was trained with the first recipe
+        values.setdefault("loss_recipe", "legacy")
+        return cls(**values)
 
     def check(self) -> None:
         """Refuse values that cannot train, naming the field."""
@@ -99,10 +106,12 @@ class TrainConfig:
             bad.append(("eval_every", "must be >= 1"))
         if self.export_dtype not in ("float32", "bfloat16"):
             bad.append(("export_dtype", "must be float32 or bfloat16"))
-        if self.loss_weights:
-            from fusereview.training.losses import LossWeights
+        from fusereview.training.recipes import RECIPES, weight_names
 
-            known = set(LossWeights.__dataclass_fields__)
+        if self.loss_recipe not in RECIPES:
+            bad.append(("loss_recipe", f"unknown {self.loss_recipe!r} (choose from {', '.join(RECIPES)})"))
+        if self.loss_weights:
+            known = set(weight_names())
             for k, v in self.loss_weights.items():
                 if k not in known or not isinstance(v, (int, float)) or v < 0:
                     bad.append(

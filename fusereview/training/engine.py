@@ -34,8 +34,8 @@ from fusereview.training.data import (
 )
 from fusereview.training.forward import enable_activation_checkpointing, forward_all_layers
 from fusereview.training.hooks import HookBase, MetricsWriter
-from fusereview.training.losses import COMPONENTS, LossWeights, SetCriterion
-from fusereview.training.memory import check_fits, estimate_peak_memory
+from fusereview.training.losses import COMPONENTS, SetCriterion, recipe
+from fusereview.training.memory import check_fits, check_ram, estimate_peak_memory
 from fusereview.training.modelio import LoadedModel, load_model, save_export, tokenize
 from fusereview.training.optim import apply_freeze, build_optimizer, build_scheduler
 from fusereview.training.presets import LIGHTER
@@ -303,6 +303,17 @@ class Trainer:
                 cfg.preset,
                 LIGHTER.get(cfg.preset),
             )
+        elif self.device.type == "cpu" and self.is_main:
+            # the same estimate against RAM: refused when it cannot fit, a warning when RAM is short now
+            warning = check_ram(
+                estimate_peak_memory(model, cfg, self.loaded.image_size, device_type="cpu"),
+                cfg.preset,
+                LIGHTER.get(cfg.preset),
+                processes=self.dist.world_size,
+            )
+            if warning:
+                self.notices.append(warning)
+                print(f"warning: {warning}", file=sys.stderr)
         model.to(self.device).train()
         self.core_model = model
         self.model = model
@@ -332,7 +343,7 @@ class Trainer:
         D.shard(list(range(self.global_micro)), self.dist)  # refuses a batch that does not split evenly
         self.steps_per_epoch = math.ceil(len(self.dataset) / (cfg.batch_size * cfg.grad_accum))
         self.total_steps = self.steps_per_epoch * cfg.epochs
-        self.criterion = SetCriterion(LossWeights(**(cfg.loss_weights or {})))
+        self.criterion = SetCriterion(recipe=recipe(cfg.loss_recipe, cfg.loss_weights))
         self.optimizer = build_optimizer(
             model, cfg.lr, cfg.weight_decay, layer_decay=cfg.layer_decay, device=self.device
         )
@@ -512,13 +523,22 @@ class Trainer:
         ids, am = tokenize(self.loaded.tokenizer, batch["prompts"])
         ids, am = ids.to(self.device), am.to(self.device)
         with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
+            o2m = self.criterion.wants_o2m  # one-to-many queries of the recipe (training forward only)
             if self.use_cache:
                 out = forward_all_layers(
-                    self.model, vision_embeds=self._cached_vision(batch), input_ids=ids, attention_mask=am
+                    self.model,
+                    vision_embeds=self._cached_vision(batch),
+                    input_ids=ids,
+                    attention_mask=am,
+                    o2m=o2m,
                 )
             else:
                 out = forward_all_layers(
-                    self.model, pixel_values=batch["pixels"].to(self.device), input_ids=ids, attention_mask=am
+                    self.model,
+                    pixel_values=batch["pixels"].to(self.device),
+                    input_ids=ids,
+                    attention_mask=am,
+                    o2m=o2m,
                 )
             return self.criterion(out, batch)
 
@@ -592,16 +612,25 @@ class Trainer:
                 h.after_validation(self)
         D.barrier(self.dist)
 
+    def _partial_base(self) -> tuple[str, str] | None:
+        """The base checkpoint of partial exports, or ``None`` when every parameter is saved.
+
+        Frozen towers are not copied (ADR 0010): an export names the model the run started from
+        and holds what trains. The seeded training tiny model is not a file, so it is saved whole.
+        """
+        if self.config.freeze == "full" or self.model_spec == "tiny":
+            return None
+        return self.model_spec, self.base_fingerprint or self.loaded.fingerprint
+
     def _save_best(self, metrics: dict[str, Any], epoch: int) -> None:
-        # Frozen towers are not copied: the export names its base checkpoint and holds the rest.
-        partial = self.config.freeze != "full" and self.model_spec != "tiny"
+        base = self._partial_base()
         try:
             save_export(
                 self.loaded,
                 self.run.best,
                 dtype=self.config.export_dtype,
-                only_trainable=partial,
-                base=(self.model_spec, self.base_fingerprint or self.loaded.fingerprint) if partial else None,
+                only_trainable=base is not None,
+                base=base,
                 prompts=dict(self.data.categories),
                 metrics={"split": "valid", **metrics},
                 run_id=self.run.path.name,
@@ -627,10 +656,13 @@ class Trainer:
                 "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
             },
         }
+        base = self._partial_base()  # `last` too: a frozen-tower run saves only what trains
         try:
             save_export(
                 self.loaded,
                 self.run.last,
+                only_trainable=base is not None,
+                base=base,
                 prompts=dict(self.data.categories),
                 run_id=self.run.path.name,
                 extra={"step": self.step, "epoch": self.state.epoch},

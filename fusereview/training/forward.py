@@ -3,16 +3,22 @@
 transformers' ``Sam3Model`` returns only the last decoder layer's boxes and logits. Forward hooks on
 ``detr_decoder`` (per-layer hidden states, reference boxes, presence logits) and on
 ``dot_product_scoring`` (per-layer logits) give the rest; ``box_head`` turns the per-layer states
-into boxes exactly as the model does for the last layer (checked by a test).
+into boxes exactly as the model does for the last layer (checked by a test). In training, the
+one-to-many (DAC) copies of the queries can run alongside (:mod:`fusereview.training.o2m`); their
+outputs come back under ``o2m_*`` keys and the model's own outputs are those of a plain forward.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import torch
 from torch import nn
 from torch.utils.checkpoint import checkpoint
+
+from fusereview.training.o2m import one_to_many_queries
 
 
 def _inverse_sigmoid(x: torch.Tensor, eps: float = 1e-3) -> torch.Tensor:
@@ -69,9 +75,15 @@ def forward_all_layers(
     attention_mask: torch.Tensor,
     pixel_values: torch.Tensor | None = None,
     vision_embeds: Any = None,
+    o2m: bool = False,
 ) -> dict[str, torch.Tensor]:
     """One forward; returns per-layer ``logits``/``boxes``/``presence`` plus ``masks``, ``semantic``,
-    and the model's own ``pred_logits``/``pred_boxes``/``presence_logits`` (last layer)."""
+    and the model's own ``pred_logits``/``pred_boxes``/``presence_logits`` (last layer).
+
+    With ``o2m`` and the model in training mode, the one-to-many copies of the queries run too and
+    their per-layer ``o2m_logits``/``o2m_boxes`` and ``o2m_masks`` are added; in eval mode ``o2m``
+    changes nothing (the copies are a training device, as in SAM3).
+    """
     # One padded dummy box (label -10, masked out), exactly as the predictor serves
     # (fusereview.models.sam3): the geometry encoder's CLS token is then part of the prompt in
     # training, validation and prediction alike.
@@ -80,7 +92,8 @@ def forward_all_layers(
     batch = input_ids.shape[0]
     boxes = torch.zeros((batch, 1, 4), device=input_ids.device)
     labels = torch.full((batch, 1), PAD_BOX_LABEL, dtype=torch.long, device=input_ids.device)
-    with LayerCapture(model) as cap:
+    with_copies = o2m and model.training
+    with LayerCapture(model) as cap, _maybe(one_to_many_queries(model) if with_copies else None) as n_own:
         out = model(
             pixel_values=pixel_values,
             vision_embeds=vision_embeds,
@@ -97,7 +110,29 @@ def forward_all_layers(
         pred_boxes=out.pred_boxes,
         presence_logits=out.presence_logits,
     )
+    if with_copies:
+        own = slice(0, n_own)
+        copies = slice(n_own, None)
+        res.update(
+            o2m_logits=res["logits"][:, :, copies],
+            o2m_boxes=res["boxes"][:, :, copies],
+            o2m_masks=res["masks"][:, copies],
+        )
+        for k in ("logits", "boxes"):
+            res[k] = res[k][:, :, own]
+        for k in ("masks", "pred_logits", "pred_boxes"):
+            res[k] = res[k][:, own]
     return res
+
+
+@contextmanager
+def _maybe(cm: Any) -> Iterator[Any]:
+    """``cm`` entered, or nothing when it is ``None``."""
+    if cm is None:
+        yield None
+    else:
+        with cm as value:
+            yield value
 
 
 def enable_activation_checkpointing(model: nn.Module) -> int:

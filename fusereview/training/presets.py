@@ -22,6 +22,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "freeze": "full",
         "augment": "flip_color_scale",
         "activation_checkpointing": True,
+        "loss_recipe": "sam3",
     },
     # Vision and text towers frozen, their features computed once: minutes instead of hours.
     "fast": {
@@ -34,6 +35,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "freeze": "freeze_vision_text",
         "augment": "none",
         "feature_cache": True,
+        "loss_recipe": "sam3",
     },
     # The tiny models of tests and the demo (trained from scratch, so a high learning rate).
     "tiny": {
@@ -46,6 +48,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "freeze": "full",
         "augment": "flip_color_scale",
         "grad_clip": 1.0,
+        "loss_recipe": "legacy",
     },
 }
 LIGHTER = {"customer": "fast", "fast": None, "tiny": None}

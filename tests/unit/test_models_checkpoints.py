@@ -153,6 +153,7 @@ def test_bad_inputs_give_clear_errors_and_change_nothing(tmp_path: Path) -> None
     bad = tmp_path / "bad"
     bad.mkdir()
     (bad / "notes.txt").write_text("hello")
+    tiny_tokenizer().save(bad)  # a tokenizer beside them: each file's own fault is what is reported
     (bad / "model.pt").write_text("this is not a checkpoint")
     torch.save([1, 2, 3], bad / "list.pt")
     torch.save(torch.nn.Linear(3, 3).state_dict(), bad / "other_model.pt")
@@ -173,6 +174,7 @@ def test_bad_inputs_give_clear_errors_and_change_nothing(tmp_path: Path) -> None
 
 def test_pickle_with_arbitrary_objects_is_not_unpickled(tmp_path: Path) -> None:
     path = tmp_path / "evil.pt"
+    tiny_tokenizer().save(tmp_path)  # found first; then the file itself is refused
     torch.save({"model": {"w": torch.zeros(1)}, "callback": Path("x")}, path)
     with pytest.raises(CheckpointFormatError, match=r"evil.pt: holds objects other than tensors"):
         load_model(path)
@@ -212,3 +214,56 @@ def test_export_replaces_an_old_folder_atomically(tmp_path: Path) -> None:
     assert read_meta(out)["export_id"] != first
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]  # no temporary or old folders left
     shutil.rmtree(out)
+
+
+def test_a_bare_pt_without_tokenizer_fails_before_its_weights_are_read(tmp_path: Path, monkeypatch) -> None:
+    from fusereview.models import checkpoints
+
+    pt = write_official_pt(tmp_path / "official", with_tokenizer=False)
+
+    def no_reading(path: Path) -> None:
+        raise AssertionError(f"{path} was read before the tokenizer was looked for")
+
+    monkeypatch.setattr(checkpoints, "_torch_load", no_reading)
+    with pytest.raises(TokenizerError, match="comes without a tokenizer"):
+        load_model(pt)
+
+
+def test_clip_vocab_and_merges_beside_a_checkpoint_are_found(tmp_path: Path) -> None:
+    pt = write_official_pt(tmp_path / "official", with_tokenizer=False)
+    vocab = tiny_tokenizer().tokenizer.get_vocab()
+    (pt.parent / "vocab.json").write_text(json.dumps(vocab))
+    (pt.parent / "merges.txt").write_text("#version: 0.2\n")  # the tiny tokenizer has no merges
+    loaded = load_model(pt)
+    assert loaded.report.complete
+    assert (
+        loaded.tokenizer.encode(["fuse neutrals"])[0].tolist()
+        == tiny_tokenizer().encode(["fuse neutrals"])[0].tolist()
+    )
+
+
+def test_sam2_neck_of_a_video_checkpoint_is_skipped_and_said_so(tmp_path: Path) -> None:
+    pt = write_official_pt(tmp_path / "official")
+    state = torch.load(pt, weights_only=True)
+    neck = {
+        k.replace(".convs.", ".sam2_convs."): v.clone()
+        for k, v in state.items()
+        if ".vision_backbone.convs." in k
+    }
+    assert neck
+    torch.save({**state, **neck}, pt)
+    loaded = load_model(pt)
+    assert loaded.report.unexpected == [] and loaded.report.complete
+    assert loaded.report.skipped_reasons["SAM2 neck of the video tracker"] == len(neck)
+    assert "SAM2 neck of the video tracker" in loaded.report.summary()
+
+
+def test_loading_a_transformers_folder_prints_no_progress_bar(tmp_path: Path, capfd) -> None:
+    from transformers.utils import logging as hf_logging
+
+    folder = write_transformers_folder(tmp_path / "hf")
+    capfd.readouterr()
+    load_model(folder)
+    captured = capfd.readouterr()
+    assert "Loading weights" not in captured.err + captured.out
+    assert hf_logging.is_progress_bar_enabled()  # the caller's setting is restored

@@ -63,3 +63,15 @@ def test_tiny_round_trip_keeps_every_tensor_value() -> None:
 def test_unknown_official_key_is_reported_not_dropped() -> None:
     _, unknown = official_to_transformers({"some_other_model.weight": torch.zeros(1)})
     assert unknown == ["some_other_model.weight"]
+
+
+def test_full_size_sam2_neck_of_the_video_model_is_skipped_by_design(manifest: dict) -> None:
+    from fusereview.models.convert import skip_reason
+
+    extra = manifest["official_video_detector_extra"]
+    assert len(extra) == 22 and all(k.startswith("backbone.vision_backbone.sam2_convs.") for k in extra)
+    official = {k: torch.empty(s, device="meta") for k, s in {**manifest["official"], **extra}.items()}
+    converted, unknown = official_to_transformers(official)
+    assert unknown == []  # not "unexpected 22"
+    assert sorted(converted) == sorted(manifest["transformers"])
+    assert {skip_reason(k) for k in extra} == {"SAM2 neck of the video tracker"}

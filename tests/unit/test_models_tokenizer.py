@@ -73,3 +73,23 @@ def test_missing_tokenizer_names_the_files_and_where_to_get_them(tmp_path: Path)
     bad.write_text("{not json")
     with pytest.raises(TokenizerError, match=r"not a readable tokenizer\.json"):
         load_tokenizer_file(bad, max_length=32)
+
+
+def _person_dog_folder(tmp_path: Path) -> Path:
+    """CLIP's vocab.json + merges.txt with just the merges that make "person" and "dog" one token each."""
+    folder = tmp_path / "clip"
+    folder.mkdir()
+    merges = ["p e", "pe r", "per s", "pers o", "perso n</w>", "d o", "do g</w>"]
+    (folder / "merges.txt").write_text("#version: 0.2\n" + "\n".join(merges) + "\n")
+    (folder / "vocab.json").write_text("{}")  # the vocabulary follows from the merges in CLIP's order
+    return folder
+
+
+def test_html_entities_are_unescaped_as_clip_does(tmp_path: Path) -> None:
+    tok = load_tokenizer_folder(_person_dog_folder(tmp_path), 16)
+    plain, plain_mask = tok.encode(["person&dog"])
+    assert plain_mask.sum().item() == 5  # <start> person & dog <end>
+    for escaped in ("person&amp;dog", "person&amp;amp;dog", "  person&#38;dog "):
+        ids, mask = tok.encode([escaped])
+        assert mask.sum().item() == 5, escaped
+        assert ids.tolist() == plain.tolist(), escaped

@@ -6,6 +6,7 @@ import json
 
 import pytest
 import torch
+from safetensors import safe_open
 
 from fusereview.training.engine import TrainData, Trainer
 from fusereview.training.hooks import HookBase
@@ -38,6 +39,13 @@ def test_fast_preset_caches_features_and_a_resumed_run_exports_on_top_of_its_sta
     run = tmp_path / "run"
     first = Trainer(data, str(base), cfg, run, hooks=[StopAt(1)])
     assert first.train().status == "stopped"
+    # `last` holds only what trains, on top of the named base (not a second copy of the towers)
+    last_meta = json.loads((run / "checkpoints" / "last" / "fusereview.json").read_text())
+    assert last_meta["base"]["spec"] == str(base.resolve())
+    with safe_open(str(run / "checkpoints" / "last" / "model.safetensors"), "pt") as fh:
+        saved = set(fh.keys())
+    trained = {n for n, p in first.core_model.named_parameters() if p.requires_grad}
+    assert saved == trained and not any(k.startswith(("vision_encoder.", "text_encoder.")) for k in saved)
     resumed = Trainer(data, str(base), cfg, run, resume=True)
     result = resumed.train()
     assert result.status == "finished", result.message
@@ -48,6 +56,22 @@ def test_fast_preset_caches_features_and_a_resumed_run_exports_on_top_of_its_sta
     assert meta["base"]["fingerprint"] == load_model(str(base)).fingerprint
     best = load_model(str(result.best_path))  # base + trained parameters, every parameter loaded
     assert best.image_size == 112
+
+
+def test_a_frozen_tower_run_resumes_exactly_from_its_partial_last_checkpoint(tmp_path) -> None:
+    base = tmp_path / "base"
+    save_export(load_model("tiny", image_size=112, seed=1), base)
+    data = TrainData(toy_samples(4, size=112, seed=0), [], [(1, "fuse neutrals")])
+    cfg = preset_config("fast", epochs=2, batch_size=2, lr=1e-3, negatives_per_image=0.0)
+    whole = Trainer(data, str(base), cfg, tmp_path / "whole")
+    assert whole.train().status == "finished"
+    Trainer(data, str(base), cfg, tmp_path / "split", hooks=[StopAt(2)]).train()
+    resumed = Trainer(data, str(base), cfg, tmp_path / "split", resume=True)
+    assert resumed.train().status == "finished"
+    a, b = whole.core_model.state_dict(), resumed.core_model.state_dict()
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
 
 
 def _full_size_model() -> torch.nn.Module:

@@ -70,23 +70,33 @@ def test_last_layer_reproduces_model_outputs(tiny, batch):
 def test_every_component_finite_and_gradients_flow(tiny, batch):
     ids, am = tokenize(tiny.tokenizer, batch["prompts"])
     torch.manual_seed(0)
-    out = forward_all_layers(tiny.model, pixel_values=batch["pixels"], input_ids=ids, attention_mask=am)
-    total, comps = SetCriterion()(out, batch)
+    out = forward_all_layers(
+        tiny.model, pixel_values=batch["pixels"], input_ids=ids, attention_mask=am, o2m=True
+    )
+    total, comps = SetCriterion(recipe="sam3")(out, batch)
     assert set(comps) == set(COMPONENTS)
     assert all(torch.isfinite(v) for v in comps.values())
     assert comps["loss_aux"] > 0 and comps["loss_bbox"] > 0 and comps["loss_mask"] > 0
+    assert comps["loss_o2m"] > 0 and comps["loss_semantic_dice"] > 0
     total.backward()
     g = tiny.model.detr_decoder.box_head.layer1.weight.grad
     assert g is not None and torch.isfinite(g).all() and g.abs().sum() > 0
     tiny.model.zero_grad(set_to_none=True)
 
 
-def test_perfect_boxes_have_zero_box_loss():
-    crit = SetCriterion()
+@pytest.mark.parametrize("recipe", ["sam3", "legacy"])
+def test_perfect_boxes_have_zero_box_loss(recipe):
+    crit = SetCriterion(recipe=recipe)
     tgt = torch.tensor([[0.1, 0.1, 0.4, 0.5]])
     boxes = torch.tensor([[[0.1, 0.1, 0.4, 0.5], [0.6, 0.6, 0.7, 0.7]]]).expand(2, 1, 2, 4).clone()
-    comps, _ = crit._layer_losses(
-        torch.tensor([[5.0, -5.0]]), boxes[-1], torch.tensor([3.0]), [tgt], torch.tensor([1.0]), 1.0
+    comps, _ = crit._layer(
+        torch.tensor([[5.0, -5.0]]),
+        boxes[-1],
+        torch.tensor([3.0]),
+        [tgt],
+        torch.tensor([1.0]),
+        1.0,
+        crit.matcher,
     )
     assert comps["loss_bbox"].item() == pytest.approx(0.0, abs=1e-6)
     assert comps["loss_giou"].item() == pytest.approx(0.0, abs=1e-6)
@@ -216,3 +226,17 @@ def test_loss_weights_are_checked_by_name_and_survive_a_resume():
     cfg = preset_config("tiny", loss_weights={"dice": 5.0})
     cfg.check()
     assert TrainConfig.from_dict(cfg.to_dict()).loss_weights == {"dice": 5.0}
+
+
+def test_loss_recipe_of_the_presets_is_checked_and_an_old_run_resumes_with_the_first_recipe():
+    from fusereview.training.config import TrainConfig
+    from fusereview.training.presets import preset_config
+
+    assert preset_config("customer").loss_recipe == "sam3"
+    assert preset_config("fast").loss_recipe == "sam3"
+    with pytest.raises(FusereviewError, match=r"loss_recipe: unknown 'dino'"):
+        preset_config("customer", loss_recipe="dino").check()
+    cfg = preset_config("fast")
+    assert TrainConfig.from_dict(cfg.to_dict()).loss_recipe == "sam3"
+    old = {k: v for k, v in cfg.to_dict().items() if k != "loss_recipe"}  # config.json of an earlier version
+    assert TrainConfig.from_dict(old).loss_recipe == "legacy"

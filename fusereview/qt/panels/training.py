@@ -41,7 +41,19 @@ from fusereview.training.runs import MetricsFollower, list_runs
 
 LOSS_KEYS = ("loss", *COMPONENTS)  # the total, then every component the engine logs
 VAL_KEYS = ("AP", "AP50", "AP75")
-_COLOURS = ("w", "r", "g", "b", "c", "m", "y", (255, 140, 0), (150, 150, 255))
+_COLOURS = (
+    "w",
+    "r",
+    "g",
+    "b",
+    "c",
+    "m",
+    "y",
+    (255, 140, 0),
+    (150, 150, 255),
+    (255, 105, 180),
+    (160, 110, 60),
+)
 
 
 class TrainingWorker(QObject):
