@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 from fusereview.core.errors import FusereviewError
 from fusereview.core.files import write_json_atomic
+from fusereview.core.progress import Progress
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -44,28 +44,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--compile", action="store_true", help="torch.compile the vision encoder (GPU fast path)"
     )
-
-
-class ProgressBar:
-    """A one-line ``\\r``-updated progress bar on stderr."""
-
-    def __init__(self, label: str, *, enabled: bool = True) -> None:
-        self.label = label
-        self.enabled = enabled
-        self.start = time.monotonic()
-
-    def __call__(self, done: int, total: int) -> None:
-        """Redraw with ``done`` of ``total``."""
-        if not self.enabled:
-            return
-        width = 30
-        frac = done / total if total else 1.0
-        rate = done / max(time.monotonic() - self.start, 1e-9)
-        bar = "#" * int(frac * width) + "-" * (width - int(frac * width))
-        end = "\n" if done >= total else ""
-        print(
-            f"\r{self.label} [{bar}] {done}/{total} ({rate:.2f} img/s)", end=end, file=sys.stderr, flush=True
-        )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -117,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
             )
             if main:
                 print(f"model {predictor.report.summary()} on {predictor.device}", file=sys.stderr)
-            bar = ProgressBar("predict", enabled=main)
+            bar = Progress("predict", enabled=main)
             if env:
                 counts = predict_project_sharded(
                     project,

@@ -7,7 +7,6 @@ at import time), so evaluating a results file needs no torch.
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -121,17 +120,10 @@ def load_results_file(path: str | Path) -> list[dict[str, Any]]:
 
 
 def progress_bar(label: str) -> Callable[[int, int], None]:
-    """A ``progress(done, total)`` callback drawing a ``\\r`` bar on stderr."""
+    """A ``progress(done, total)`` callback: a tqdm bar on stderr (plain lines when piped)."""
+    from fusereview.core.progress import Progress
 
-    def show(done: int, total: int) -> None:
-        width = 30
-        filled = int(width * done / total) if total else width
-        sys.stderr.write(f"\r{label} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}")
-        if done >= total:
-            sys.stderr.write("\n")
-        sys.stderr.flush()
-
-    return show
+    return Progress(label)
 
 
 def model_results(
