@@ -137,8 +137,9 @@ def model_results(
 ) -> tuple[list[dict[str, Any]], str]:
     """Predict the split with ``model`` and return ``(results, model fingerprint)``.
 
-    For a project the predictions go through (and fill) its cache; for a dataset they are made in
-    memory and nothing is written.
+    The predictions are made in memory and nothing is written, for a project too: storing them
+    would make them the project's current predictions and replace its review queue (the pending
+    predictions of the active model) with this model's.
 
     Raises
     ------
@@ -148,27 +149,6 @@ def model_results(
     from fusereview.models import load_predictor
 
     predictor = load_predictor(model, device=device)
-    if truth.project is not None:
-        from fusereview.models import predict_project
-        from fusereview.models.predict_job import coco_results
-
-        counts = predict_project(
-            truth.project,
-            predictor,
-            split=truth.split,
-            batch_size=batch_size,
-            threshold=threshold,
-            progress=progress,
-        )
-        if counts.get("failed"):
-            first = counts["failures"][0]
-            raise EvaluationSourceError(
-                f"{counts['failed']} images could not be predicted (first: {first['file_name']}: {first['error']})"
-            )
-        return coco_results(
-            truth.project, predictor.fingerprint, split=truth.split, threshold=threshold
-        ), str(predictor.fingerprint)
-
     from fusereview.core.images import load_image
 
     images = truth.gt["images"]
