@@ -134,6 +134,47 @@ class ConsoleProgress(HookBase):
             self.stream.flush()
 
 
+class ProjectRunRecord(HookBase):
+    """Register the run in a project's runs table once it has started, and record how it ended.
+
+    Registered in ``before_train``, i.e. after setup succeeded: a refused ``--resume`` (or a run
+    that cannot start) adds no row. A resumed run folder keeps its row (``Project.add_run`` is
+    idempotent per folder), with its preset and starting model as first recorded.
+
+    Parameters
+    ----------
+    project:
+        The open project, or ``None`` (a dataset folder: nothing to record).
+    run_dir:
+        The run folder (absolute).
+    preset, model:
+        What the row's ``config`` records.
+    resumed:
+        Whether this process resumes the run.
+    """
+
+    def __init__(self, project: Any, run_dir: Any, preset: str, model: str, *, resumed: bool = False) -> None:
+        self.project = project
+        self.run_dir = run_dir
+        self.config = {"preset": preset, "model": model, "resume": resumed}
+        self.run_id: int | None = None
+
+    def before_train(self, trainer: Trainer) -> None:
+        if self.project is not None and trainer.is_main:
+            self.run_id = self.project.add_run(self.run_dir, self.config)
+
+    def after_train(self, trainer: Trainer) -> None:
+        r = trainer.result
+        if self.run_id is None or r is None:
+            return
+        self.project.update_run(
+            self.run_id,
+            status=r.status,
+            best_metric=r.best_map,
+            best_model_path=str(r.best_path) if r.best_path else None,
+        )
+
+
 class CallbackHook(HookBase):
     """Forward records to a callable as plain dicts (the Qt worker's bridge).
 
