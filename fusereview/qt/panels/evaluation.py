@@ -18,6 +18,7 @@ signals only (plain data):
 from __future__ import annotations
 
 from dataclasses import asdict
+from html import escape
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,7 @@ from fusereview.core.errors import FusereviewError
 from fusereview.evaluation.cocoeval import METRIC_NAMES, Evaluation, format_value, run_evaluation
 from fusereview.evaluation.compare import STATUSES, Comparison, compare
 from fusereview.evaluation.errors import ImageErrors
+from fusereview.evaluation.operating_point import REVIEW_THRESHOLD_SETTING
 from fusereview.evaluation.plots import OUTCOME_COLORS
 from fusereview.evaluation.run_folder import EvaluationFile, read_evaluation_file
 from fusereview.qt.workers import Job, JobRunner
@@ -569,13 +571,22 @@ class EvaluationPanel(QWidget):
                 "open an evaluation first, with the same IoU type as the one to compare with"
             )
         self._other = dict(other)
+        review = self.project.get_setting(REVIEW_THRESHOLD_SETTING) if self.project is not None else None
         self.comparison = compare(
-            ev, other[ev.iou_type], iou=self.iou(), label_a=self.label or "A", label_b=label
+            ev,
+            other[ev.iou_type],
+            iou=self.iou(),
+            label_a=self.label or "A",
+            label_b=label,
+            review_threshold=review,
         )
-        counts = self.comparison.status_counts()
+        c = self.comparison
+        counts = c.status_counts()
         self.compare_summary.setText(
-            f"A: {self.label or 'shown evaluation'} — B: {label}. Errors {self.comparison.totals_a.errors} → "
-            f"{self.comparison.totals_b.errors}; " + ", ".join(f"{n} {s}" for s, n in counts.items())
+            f"<b>{escape(c.verdict)}</b><br>A: {escape(self.label or 'shown evaluation')} — B: "
+            f"{escape(label)}. At {escape(c.operating_point.describe())}, IoU {c.iou_threshold:g}: "
+            f"errors {c.totals_a.errors} → {c.totals_b.errors}; "
+            + ", ".join(f"{n} {s}" for s, n in counts.items())
         )
         for row, m in enumerate(self.comparison.metrics):
             delta = "N/A" if m.delta is None else f"{m.delta:+.3f}"
