@@ -119,6 +119,25 @@ def load_results_file(path: str | Path) -> list[dict[str, Any]]:
     return data
 
 
+def iou_types_for(
+    gt: dict[str, Any], results: list[dict[str, Any]], requested: str = "both"
+) -> tuple[list[str], str]:
+    """The IoU types to evaluate for ``requested`` (``bbox``, ``segm`` or ``both``), and why masks are left out.
+
+    ``both`` evaluates boxes only when masks are absent on either side: results without any
+    ``segmentation`` (a detector, a box-only results file) or ground truth without any mask.
+    Returns ``(types, reason)``; ``reason`` is ``""`` when masks are evaluated.
+    """
+    if requested != "both":
+        return [requested], ""
+    if results and not any(r.get("segmentation") for r in results):
+        return ["bbox"], "the results have no masks"
+    objects = [a for a in gt.get("annotations", []) if not a.get("iscrowd")]
+    if objects and not any(a.get("segmentation") for a in objects):
+        return ["bbox"], "the ground truth has no masks"
+    return ["bbox", "segm"], ""
+
+
 def progress_bar(label: str) -> Callable[[int, int], None]:
     """A ``progress(done, total)`` callback: a tqdm bar on stderr (plain lines when piped)."""
     from fusereview.core.progress import Progress

@@ -1,8 +1,11 @@
 """Markdown report of a training run, with PNG plots, and recommendations drawn from its numbers.
 
 It covers what the customer's hand-written report covered: configuration, dataset statistics,
-timeline and epoch times, memory, metrics by epoch and the best epoch, final and test-split
-metrics, per-size AP, checkpoint files and sizes; then recommendations derived from the numbers.
+timeline and epoch times, memory, loss components, metrics by epoch and the best epoch, final and
+test-split metrics (the 12 numbers), per-size AP, checkpoint files and sizes; then what the
+numbers support, read by :mod:`fusereview.evaluation.report_evidence` (boxes or masks, whether
+the best epoch is real, whether to train longer). Figures are drawn with matplotlib
+(:mod:`fusereview.evaluation.figures`), image overlays with OpenCV.
 """
 
 from __future__ import annotations
@@ -21,8 +24,16 @@ from fusereview.core.errors import FusereviewError
 from fusereview.core.files import write_text_atomic as _write_text_atomic
 from fusereview.evaluation.cocoeval import METRIC_NAMES, Evaluation, format_value
 from fusereview.evaluation.errors import SIZES, size_label
-from fusereview.evaluation.plots import Series, draw_overlay, legend_strip, line_plot, write_png
-from fusereview.evaluation.run_folder import RunData, read_run
+from fusereview.evaluation.figures import Series, loss_figure, pr_figure, save_figure, validation_figure
+from fusereview.evaluation.plots import draw_overlay, legend_strip, write_png
+from fusereview.evaluation.report_evidence import (
+    Evidence,
+    ap_interval,
+    choose_evidence,
+    stability,
+    still_rising,
+)
+from fusereview.evaluation.run_folder import EvaluationFile, RunData, read_run
 
 
 def _loss_keys(steps: list[dict[str, Any]]) -> list[str]:
@@ -182,6 +193,23 @@ def _best_val(run: RunData) -> dict[str, Any] | None:
     return max(scored, key=lambda v: _metric(v, "bbox", "AP") or 0.0) if scored else valid[-1]
 
 
+def _saved(run: RunData, split: str, model: str, iou_type: str) -> Evaluation | None:
+    """The saved evaluation of checkpoint ``model`` (``best``/``last``) on ``split``, if any."""
+    for f in run.evaluations:
+        if f.split == split and Path(f.model).name == model and iou_type in f.evaluations:
+            return f.evaluations[iou_type]
+    return None
+
+
+def _chosen_file(run: RunData) -> EvaluationFile | None:
+    """The evaluation the error analysis shows: the test split's (of the best checkpoint), else
+    the last one saved that is not of the ``last`` checkpoint."""
+    files = [f for f in run.evaluations if Path(f.model).name != "last"]
+    tests = [f for f in files if f.split == "test"]
+    pick = tests or files
+    return pick[-1] if pick else None
+
+
 # --- the report ----------------------------------------------------------------------------------
 
 
@@ -323,16 +351,15 @@ def write_report(
     # Plots of training
     if run.steps:
         xs = [s.get("step", i) for i, s in enumerate(run.steps)]
-        series = [
-            Series(k, xs, [s.get(k) if isinstance(s.get(k), (int, float)) else None for s in run.steps])
-            for k in _loss_keys(run.steps)
-            if any(isinstance(s.get(k), (int, float)) for s in run.steps)
-        ]
-        if series:
-            path = write_png(
-                line_plot(series, title="Training loss and its components", xlabel="step", ylabel="loss"),
-                img_dir / "loss.png",
-            )
+
+        def column(key: str) -> list[float | None]:
+            return [s.get(key) if isinstance(s.get(key), (int, float)) else None for s in run.steps]
+
+        keys = [k for k in _loss_keys(run.steps) if any(v is not None for v in column(k))]
+        if keys:
+            components = [Series(k.removeprefix("loss_"), xs, column(k)) for k in keys if k != "loss"]
+            total = column("loss") if "loss" in keys else [None] * len(xs)
+            path = save_figure(loss_figure(xs, total, components), img_dir / "loss.png")
             result.images.append(path)
             md.append(f"\n![loss components]({path.relative_to(out_path.parent).as_posix()})\n")
 
@@ -359,12 +386,12 @@ def write_report(
             if any(_metric(v, t, n) is not None for v in valid)
         ]
         if series:
-            path = write_png(
-                line_plot(
-                    series, title="Validation metrics by epoch", xlabel="epoch", ylabel="AP", ylim=(0.0, 1.0)
-                ),
-                img_dir / "val_metrics.png",
+            ci = ap_interval(_saved(run, "valid", "best", "bbox"))
+            band = (ci.low, ci.high, f"{ci.confidence:.0%} CI of the best box AP") if ci else None
+            fig = validation_figure(
+                epochs, series, best_epoch=best.get("epoch") if best is not None else None, band=band
             )
+            path = save_figure(fig, img_dir / "val_metrics.png")
             result.images.append(path)
             md.append(f"\n![validation metrics]({path.relative_to(out_path.parent).as_posix()})\n")
         if best is not None:
@@ -426,20 +453,37 @@ def write_report(
             f"--split test --json {run.path / 'eval' / 'test.json'}`, then `fusereview report {run.path}` again."
         )
 
-    # Error analysis from saved evaluations
-    # The error analysis comes from the saved evaluation of the test split (else the last one saved).
-    test_eval: Evaluation | None = None
-    eval_split = ""
-    for f in run.evaluations:
-        test_eval = f.evaluations.get("segm") or f.evaluations.get("bbox")
-        eval_split = f.split or "evaluated"
-        if f.split == "test" and test_eval is not None:
-            break
-    if test_eval is not None:
+    # Stability of the best epoch, from the validation split's images (report --evaluate)
+    md.append("\n## Stability on the validation split\n")
+    stable = stability(
+        _saved(run, "valid", "best", "bbox"),
+        _saved(run, "valid", "last", "bbox"),
+        best_epoch=best.get("epoch") if best is not None else "?",
+        last_epoch=valid[-1].get("epoch") if valid else "?",
+        run_path=str(run.path),
+    )
+    md.extend(stable)
+
+    # Error analysis from the saved evaluation of the test split (else the last one saved), on
+    # boxes or masks as the evidence supports (report_evidence.choose_evidence)
+    chosen = _chosen_file(run)
+    evidence = choose_evidence(chosen.evaluations, chosen.no_masks) if chosen is not None else None
+    test_eval: Evaluation | None = evidence.evaluation if evidence is not None else None
+    eval_split = (chosen.split or "evaluated") if chosen is not None else ""
+    if test_eval is not None and evidence is not None:
+        n_images = len(test_eval.errors(0.5).images)
         md.append(
-            f"\n## Errors on the {eval_split} split ({test_eval.iou_type}, "
-            f"{len(test_eval.errors(0.5).images)} images)\n"
+            f"\n## Errors on the {eval_split} split ({evidence.kind}, {n_images} "
+            f"image{'s' if n_images != 1 else ''})\n"
         )
+        md.append(evidence.note + "\n")
+        ci = ap_interval(test_eval) if test_eval.n_images > 1 else None
+        if ci is not None:
+            md.append(
+                f"{eval_split.capitalize()} {evidence.noun} AP "
+                f"{ci.value:.3f}, {ci.confidence:.0%} CI {ci.low:.3f}…{ci.high:.3f} (bootstrap over "
+                f"its {test_eval.n_images} images).\n"
+            )
         rows = []
         for t, a in sorted(test_eval.analyses.items()):
             c = a.totals
@@ -470,23 +514,21 @@ def write_report(
                 [[s, c.tp, c.fp, c.duplicates, c.fn, format_value(c.recall)] for s, c in a50.by_size.items()],
             )
         )
-        series = [
-            Series(f"IoU {t:g}", a.pr_curve.recall, a.pr_curve.precision)
-            for t, a in sorted(test_eval.analyses.items())
-            if a.pr_curve.scores
-        ]
-        if series:
-            path = write_png(
-                line_plot(
-                    series,
-                    title="Precision-recall (all detections by score)",
-                    xlabel="recall",
-                    ylabel="precision",
-                    xlim=(0.0, 1.0),
-                    ylim=(0.0, 1.0),
-                ),
-                img_dir / "pr_curve.png",
+        curves = [(t, a) for t, a in sorted(test_eval.analyses.items()) if a.pr_curve.scores]
+        if curves:
+            fig = pr_figure(
+                [Series(f"IoU {t:g}", a.pr_curve.recall, a.pr_curve.precision) for t, a in curves],
+                [
+                    (
+                        a.best_f1.recall,
+                        a.best_f1.precision,
+                        f"best F1 at IoU {t:g} (score >= {a.best_f1.threshold:.2f})",
+                    )
+                    for t, a in curves
+                    if a.best_f1 is not None
+                ],
             )
+            path = save_figure(fig, img_dir / "pr_curve.png")
             result.images.append(path)
             md.append(f"\n![precision-recall]({path.relative_to(out_path.parent).as_posix()})\n")
         md.append("\n### Worst images\n")
@@ -525,7 +567,9 @@ def write_report(
         md.append("No checkpoint files.")
 
     # Recommendations
-    result.recommendations = recommendations(run, dataset_stats, test_eval, eval_split)
+    result.recommendations = recommendations(
+        run, dataset_stats, test_eval, eval_split, evidence=evidence, stable=stable
+    )
     md.append("\n## Recommendations\n")
     if result.recommendations:
         md.extend(f"- {r}" for r in result.recommendations)
@@ -549,9 +593,19 @@ def recommendations(
     stats: Mapping[str, SplitStats] | None,
     test_eval: Evaluation | None,
     eval_split: str = "test",
+    *,
+    evidence: Evidence | None = None,
+    stable: list[str] | None = None,
 ) -> list[str]:
-    """Advice derived from the run's numbers (each names the numbers it rests on)."""
+    """Advice derived from the run's numbers (each names the numbers it rests on).
+
+    ``evidence``: what ``test_eval`` is (boxes or masks, and why; see
+    :func:`~fusereview.evaluation.report_evidence.choose_evidence`); ``stable``: the stability
+    sentences of the validation split (the paired bootstrap), repeated when they call for action.
+    """
     out: list[str] = []
+    if evidence is not None and "much weaker" in evidence.note:
+        out.append(evidence.note)
     if run.end and run.end.get("status") in ("failed", "stopped"):
         out.append(
             f"The run {run.end['status']}: {run.end.get('message', '')}. Its last checkpoint can be resumed."
@@ -567,11 +621,17 @@ def recommendations(
                 f"Use the best checkpoint (already saved) and train about {max(1, math.ceil(best_epoch * 1.3))} epochs next time, "
                 "or lower the learning rate."
             )
-        aps = [a for a in (_metric(v, "bbox", "AP") for v in valid[-5:]) if a is not None]
-        if len(aps) >= 3 and statistics.pstdev(aps) > 0.05:
-            out.append(
-                f"Validation box AP swings by ±{statistics.pstdev(aps):.3f} over the last {len(aps)} validations: the best epoch is partly chance."
-            )
+    rising = still_rising(
+        valid,
+        best,
+        lambda rec: _metric(rec, "bbox", "AP"),
+        finished=bool(run.end and run.end.get("status") == "finished"),
+        run_path=str(run.path),
+    )
+    if rising:
+        out.append(rising)
+    # the best-vs-last verdict of the validation bootstrap, when it says something to act on
+    out.extend(line for line in (stable or []) if "overfit" in line)
     v = (stats or {}).get("valid") or (stats or {}).get("val")
     if v is not None and (v.images < SMALL_VALID_IMAGES or v.objects < SMALL_VALID_OBJECTS):
         one = 1 / v.objects if v.objects else 1.0
@@ -615,14 +675,15 @@ def recommendations(
     if test_eval is not None:
         a = test_eval.errors(0.5)
         c = a.totals
+        kind = f" ({evidence.kind})" if evidence is not None else ""
         if c.tp == 0 and c.fn:
             out.append(
-                f"No detection matched any of the {c.fn} objects of the {eval_split} split: the model is not usable "
+                f"No detection matched any of the {c.fn} objects of the {eval_split} split{kind}: the model is not usable "
                 "yet (train longer, check the prompts and the checkpoint)."
             )
         elif a.best_f1 is not None:
             out.append(
-                f"On the {eval_split} split the best F1 ({a.best_f1.f1:.3f}) is at score threshold {a.best_f1.threshold:.2f} (precision {a.best_f1.precision:.3f}, recall {a.best_f1.recall:.3f}): a good default for review."
+                f"On the {eval_split} split{kind} the best F1 ({a.best_f1.f1:.3f}) is at score threshold {a.best_f1.threshold:.2f} (precision {a.best_f1.precision:.3f}, recall {a.best_f1.recall:.3f}): a good default for review."
             )
         if c.duplicates and c.duplicates >= 0.2 * max(1, c.tp):
             out.append(
