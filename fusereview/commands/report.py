@@ -26,7 +26,8 @@ def evaluate_checkpoint(run_dir: Path, checkpoint: str, split: str, device: str 
     """Evaluate ``checkpoints/<checkpoint>`` on ``split`` and save it as ``eval/<name>.json``.
 
     Masks are evaluated when both the results and the ground truth have them; otherwise boxes,
-    and the file says why (the report names it when it reasons from boxes).
+    and the file says why (the report names it when it reasons from boxes). ``checkpoint`` may
+    also be ``"start"``: the model the run started from (``config.json``'s ``model_spec``).
     """
     from fusereview.core.errors import FusereviewError
     from fusereview.evaluation.cocoeval import run_evaluation
@@ -34,9 +35,15 @@ def evaluate_checkpoint(run_dir: Path, checkpoint: str, split: str, device: str 
     from fusereview.evaluation.run_folder import read_run, write_evaluation_file
 
     run = read_run(run_dir)
-    folder = run_dir / "checkpoints" / checkpoint
-    if not folder.is_dir():
-        raise FusereviewError(f"{folder}: no {checkpoint} checkpoint (the run never validated)")
+    if checkpoint == "start":
+        spec = str(run.config.get("model_spec") or "")
+        if not spec:
+            raise FusereviewError(f"{run_dir / 'config.json'}: model_spec: missing")
+        folder = Path(spec)
+    else:
+        folder = run_dir / "checkpoints" / checkpoint
+        if not folder.is_dir():
+            raise FusereviewError(f"{folder}: no {checkpoint} checkpoint (the run never validated)")
     source = run.config.get("project")
     if not source:
         raise FusereviewError(
@@ -45,7 +52,10 @@ def evaluate_checkpoint(run_dir: Path, checkpoint: str, split: str, device: str 
     truth = load_ground_truth(source, split)
     try:
         results, fingerprint = model_results(
-            truth, str(folder), device=device, progress=progress_bar(f"predicting {split} ({checkpoint})")
+            truth,
+            str(folder),
+            device=device,
+            progress=progress_bar(f"predicting {split} ({checkpoint})"),
         )
         types, no_masks = iou_types_for(truth.gt, results)
         evaluations = {
@@ -66,10 +76,11 @@ def evaluate_checkpoint(run_dir: Path, checkpoint: str, split: str, device: str 
 
 
 def evaluate_best(run_dir: Path, split: str, device: str | None) -> list[Path]:
-    """Evaluate the best checkpoint on ``split``, and best and last on the validation split.
+    """Evaluate the best checkpoint on ``split``, and best, last and the starting model on the validation split.
 
-    The validation evaluations give the report its stability statement (the bootstrap interval
-    of the best checkpoint's AP, and best vs last): ``eval/valid.json`` and ``eval/valid-last.json``.
+    The validation evaluations give the report its stability statements (the bootstrap interval
+    of the best checkpoint's AP, best vs last, best vs the model the run started from):
+    ``eval/valid.json``, ``eval/valid-last.json``, ``eval/valid-start.json``.
     """
     from fusereview.evaluation.inputs import EvaluationSourceError
     from fusereview.evaluation.run_folder import read_run
@@ -87,6 +98,8 @@ def evaluate_best(run_dir: Path, split: str, device: str | None) -> list[Path]:
         last_differs = bool(epochs) and best_epoch is not None and epochs[-1] != best_epoch
         if last_differs and (run_dir / "checkpoints" / "last").is_dir():
             written.append(evaluate_checkpoint(run_dir, "last", valid, device, name=f"{valid}-last"))
+        if run.config.get("model_spec"):
+            written.append(evaluate_checkpoint(run_dir, "start", valid, device, name=f"{valid}-start"))
         break
     return written
 

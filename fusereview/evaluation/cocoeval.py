@@ -621,6 +621,7 @@ def _analysis(data: RemappedData, coco_dt: Any, pairs: list[PairMatch], threshol
                     data.annotation_ids[gid - 1],
                     size,
                     seg,
+                    object_bbox=[float(v) for v in orig_anns[gid - 1]["bbox"]],
                 )
                 image.true_positives.append(tp)
                 cat_counts.tp += 1

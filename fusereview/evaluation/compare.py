@@ -132,7 +132,7 @@ class Comparison:
             if names:
                 shown = ", ".join(names[:10]) + (f" (+{len(names) - 10} more)" if len(names) > 10 else "")
                 lines.append(f"  {status}: {shown}")
-        return "\n".join(lines)
+        return "\n".join(line.rstrip() for line in lines)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain, JSON-serialisable data."""

@@ -172,6 +172,8 @@ def model_results(
 
     images = truth.gt["images"]
     results: list[dict[str, Any]] = []
+    if progress is not None:
+        progress(0, len(images))
     for start in range(0, len(images), batch_size):
         batch = images[start : start + batch_size]
         pixels = []

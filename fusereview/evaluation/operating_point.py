@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fusereview.evaluation.errors import ErrorAnalysis, ErrorCounts, ImageErrors
+from fusereview.evaluation.errors import ErrorAnalysis, ErrorCounts, ImageErrors, MissedObject
 
 #: Project setting (``Project.get_setting``) holding the score threshold reviewers work at.
 REVIEW_THRESHOLD_SETTING = "review_threshold"
@@ -85,3 +85,37 @@ def totals_at(analysis: ErrorAnalysis, threshold: float) -> ErrorCounts:
     for image in analysis.images:
         total.add(counts_at(image, threshold))
     return total
+
+
+def errors_at(image: ImageErrors, threshold: float) -> ImageErrors:
+    """One image's outcomes as if only detections scoring at least ``threshold`` had been made.
+
+    A true positive below the threshold leaves its object missed; the object is shown by its own
+    box (``DetectionOutcome.object_bbox``) when the evaluation recorded it, else by the box of
+    the detection that matched it (IoU >= the threshold of the analysis).
+    """
+    kept = [o for o in image.true_positives if o.score >= threshold]
+    lost = [
+        MissedObject(
+            annotation_id=o.annotation_id if o.annotation_id is not None else -1,
+            category_id=o.category_id,
+            bbox=list(o.object_bbox or o.bbox),
+            area=float((o.object_bbox or o.bbox)[2] * (o.object_bbox or o.bbox)[3]),
+            size=o.size,
+            best_iou=o.iou,
+        )
+        for o in image.true_positives
+        if o.score < threshold
+    ]
+    return ImageErrors(
+        image_id=image.image_id,
+        file_name=image.file_name,
+        width=image.width,
+        height=image.height,
+        iou_threshold=image.iou_threshold,
+        true_positives=kept,
+        false_positives=[o for o in image.false_positives if o.score >= threshold],
+        duplicates=[o for o in image.duplicates if o.score >= threshold],
+        false_negatives=[*image.false_negatives, *lost],
+        ignored=image.ignored,
+    )

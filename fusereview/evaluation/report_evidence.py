@@ -87,6 +87,22 @@ def ap_interval(ev: Evaluation | None) -> Interval | None:
     return bootstrap(ev.matches, resamples=RESAMPLES, seed=SEED)["AP"]
 
 
+@dataclass
+class Stability:
+    """The stability sentences, and how the last checkpoint compares with the best.
+
+    ``last_vs_best`` / ``best_vs_start``: ``"worse"`` / ``"better"`` / ``"same"`` (no clear
+    difference) from the paired bootstrap (the last checkpoint against the best; the best
+    against the model the run started from), or ``None`` when not measured. ``start_line``: the
+    sentence on the starting model.
+    """
+
+    lines: list[str]
+    last_vs_best: str | None = None
+    best_vs_start: str | None = None
+    start_line: str = ""
+
+
 def stability(
     best: Evaluation | None,
     last: Evaluation | None,
@@ -94,29 +110,47 @@ def stability(
     best_epoch: Any,
     last_epoch: Any,
     run_path: str,
-) -> list[str]:
+    epoch_aps: Sequence[tuple[Any, float | None]] = (),
+    start: Evaluation | None = None,
+    start_label: str = "the starting model",
+) -> Stability:
     """Sentences on how much the validation split lets one trust the best epoch.
 
     ``best`` / ``last``: evaluations of the best and last checkpoints on the validation split
-    (same IoU type), when ``report --evaluate`` made them.
+    (same IoU type), when ``report --evaluate`` made them; ``epoch_aps``: ``(epoch, AP)`` as the
+    training's validation logged them.
     """
     kind = "mask" if best is not None and best.iou_type == "segm" else "box"
     ci = ap_interval(best)
     if ci is None:
-        return [
-            "Stability not measured: `fusereview report "
-            f"{run_path} --evaluate` evaluates the best checkpoint on the validation split and gives "
-            "the bootstrap interval of its AP (and compares it with the last checkpoint)."
-        ]
+        return Stability(
+            [
+                "Stability not measured: `fusereview report "
+                f"{run_path} --evaluate` evaluates the best checkpoint on the validation split and "
+                "gives the bootstrap interval of its AP (and compares it with the last checkpoint)."
+            ]
+        )
     n = best.n_images if best is not None else 0
+    inside = [(e, ap) for e, ap in epoch_aps if ap is not None and ci.low <= ap <= ci.high]
+    logged = [(e, ap) for e, ap in epoch_aps if ap is not None]
+    band = ""
+    if logged:
+        which = "all" if len(inside) == len(logged) else f"{len(inside)} of the"
+        band = (
+            f" {which.capitalize() if which == 'all' else which} {len(logged)} validated epochs lie in "
+            f"it (epochs {', '.join(str(e) for e, _ in inside) or 'none'})."
+        )
     out = [
-        f"Validation {kind} AP of the best checkpoint (epoch {best_epoch}): {ci.value:.3f}, "
-        f"{ci.confidence:.0%} CI {ci.low:.3f}…{ci.high:.3f} (bootstrap over the {n} validation "
-        "images): epochs whose validation AP lies in this band cannot be told apart on this split."
+        f"Validation {kind} AP of the best checkpoint (epoch {best_epoch}), evaluated again as "
+        f"`eval` does: {ci.value:.3f}, {ci.confidence:.0%} CI {ci.low:.3f}…{ci.high:.3f} (bootstrap "
+        f"over the {n} validation images). Epochs whose validation AP lies in this band cannot be "
+        f"told apart on this split.{band}"
     ]
+    verdict = None
     if last is not None and last.matches is not None and best is not None and best.matches is not None:
         diff = paired_bootstrap(best.matches, last.matches, resamples=RESAMPLES, seed=SEED)["AP"]
         if diff is not None:
+            verdict = "worse" if diff.high < 0 else ("better" if diff.low > 0 else "same")
             if diff.high < 0:
                 out.append(
                     f"The last epoch ({last_epoch}) is worse than the best ({best_epoch}): ΔAP "
@@ -134,7 +168,24 @@ def stability(
                     f"The best epoch ({best_epoch}) and the last ({last_epoch}) show no clear "
                     f"difference: ΔAP {diff.format()}; the choice between them is within chance."
                 )
-    return out
+    against, start_line = None, ""
+    if start is not None and start.matches is not None and best is not None and best.matches is not None:
+        gain = paired_bootstrap(start.matches, best.matches, resamples=RESAMPLES, seed=SEED)["AP"]
+        if gain is not None:
+            against = "better" if gain.low > 0 else ("worse" if gain.high < 0 else "same")
+            start_line = {
+                "better": f"This run's best checkpoint is better than the model it started from "
+                f"({start_label}) on the validation images: ΔAP {gain.format()}.",
+                "worse": f"This run's best checkpoint is worse than the model it started from "
+                f"({start_label}) on the validation images: ΔAP {gain.format()}. Keep the starting "
+                "model; fine-tune again with a lower learning rate or more data.",
+                "same": f"This run's best checkpoint shows no clear difference from the model it "
+                f"started from ({start_label}) on the validation images: ΔAP {gain.format()}. The "
+                "fine-tuning did not measurably help; more (or more varied) training data, or a "
+                "larger validation split to see a small gain, before switching models.",
+            }[against]
+            out.append(start_line)
+    return Stability(out, verdict, against, start_line)
 
 
 def still_rising(

@@ -118,3 +118,18 @@ def test_compare_command_on_a_project_uses_its_review_threshold(
     assert out.splitlines()[2].startswith("verdict: B is better")
     assert main([*args, "--score-threshold", "0.05"]) == 0
     assert "score >= 0.05 (given)" in capsys.readouterr().out
+
+
+def test_errors_at_a_threshold_show_low_scoring_matches_as_missed_objects() -> None:
+    from fusereview.evaluation.operating_point import errors_at
+
+    gt, results = make_case(15, seed=10)
+    full = run_evaluation(gt, results)
+    boxes = {a["id"]: a["bbox"] for a in gt["annotations"]}
+    for e in full.errors(0.5).images:
+        cut = errors_at(e, 0.6)
+        assert cut.counts == counts_at(e, 0.6)
+        lost = [o for o in e.true_positives if o.score < 0.6]
+        missed = cut.false_negatives[len(e.false_negatives) :]
+        assert [m.annotation_id for m in missed] == [o.annotation_id for o in lost]
+        assert all(m.bbox == boxes[m.annotation_id] for m in missed)  # the object's own box

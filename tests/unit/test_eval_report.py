@@ -201,6 +201,8 @@ def test_recommendations_follow_the_numbers(tmp_path: Path) -> None:
     big = {"valid": SplitStats(500, 2000, {"small": 10, "medium": 1000, "large": 990}, {"fuse": 2000}, 0)}
     recs = recommendations(run, big, ev, "test")
     assert any("well below the best validation AP 0.450" in r for r in recs)
-    assert any("Misses dominate (3 missed vs 0 false detections)" in r for r in recs)
+    assert any(
+        "Misses dominate at score >= 0.90 (best F1 of this model) (3 missed vs 0 false" in r for r in recs
+    )
     assert not any("validation split has" in r for r in recs)  # 500 images is enough
     assert not any("well below" in r for r in recommendations(run, big, ev, "valid"))

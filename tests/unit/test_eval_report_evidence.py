@@ -181,7 +181,7 @@ def test_stability_is_the_bootstrap_on_the_validation_split(tmp_path: Path) -> N
     result = write_report(run)
     text = result.markdown.read_text()
     section = text.split("## Stability on the validation split")[1].split("\n## ")[0]
-    assert "Validation box AP of the best checkpoint (epoch 2):" in section
+    assert "Validation box AP of the best checkpoint (epoch 2), evaluated again as `eval` does:" in section
     assert "95% CI" in section and "bootstrap over the 20 validation images" in section
     assert "The last epoch (3) is worse than the best (2): ΔAP -" in section
     assert any("overfit" in r for r in result.recommendations)
@@ -213,3 +213,20 @@ def test_ground_truth_without_masks_is_evaluated_and_reported_on_boxes(
     (run / "eval" / "test.json").write_text(out.read_text())
     text = write_report(run).markdown.read_text()
     assert "Conclusions are from boxes: the ground truth has no masks." in text
+
+
+def test_the_best_checkpoint_is_compared_with_the_model_it_started_from(tmp_path: Path) -> None:
+    run = make_run(tmp_path, [0.1, 0.5, 0.45])
+    _valid_evals(tmp_path, run)
+    gt, _ = make_case(20, seed=4)
+    perfect = [
+        {"image_id": a["image_id"], "category_id": a["category_id"], "bbox": a["bbox"], "score": 0.9}
+        for a in gt["annotations"]
+    ]
+    write_evaluation_file(
+        run / "eval" / "valid-start.json", {"bbox": run_evaluation(gt, perfect)}, split="valid", model="base"
+    )
+    result = write_report(run)
+    line = "This run's best checkpoint is worse than the model it started from"
+    assert line in result.markdown.read_text()
+    assert any(r.startswith(line) and "Keep the starting model" in r for r in result.recommendations)
