@@ -46,7 +46,11 @@ from fusereview.core.errors import FusereviewError
 from fusereview.evaluation.cocoeval import METRIC_NAMES, Evaluation, format_value, run_evaluation
 from fusereview.evaluation.compare import STATUSES, Comparison, compare
 from fusereview.evaluation.errors import ImageErrors
-from fusereview.evaluation.operating_point import REVIEW_THRESHOLD_SETTING
+from fusereview.evaluation.operating_point import (
+    REVIEW_THRESHOLD_SETTING,
+    choose_operating_point,
+    errors_at,
+)
 from fusereview.evaluation.plots import OUTCOME_COLORS
 from fusereview.evaluation.run_folder import EvaluationFile, read_evaluation_file
 from fusereview.qt.workers import Job, JobRunner
@@ -466,7 +470,13 @@ class EvaluationPanel(QWidget):
             self.fp_score.setValue(round(analysis.best_f1.threshold, 2))
         else:
             self.best_marker.setData([], [])
-        rows = analysis.worst_images()
+        # per-image counts at the operating point (named in the header), not down to the
+        # evaluator's floor: hundreds of weak detections are not what a reviewer looks at
+        op = choose_operating_point(analysis, review_threshold=self._review_threshold())
+        self.images_table.setToolTip(f"counted at {op.describe()}")
+        self.images_table.horizontalHeaderItem(1).setText(f"errors at ≥ {op.threshold:.2f}")
+        at_op = [errors_at(e, op.threshold) for e in analysis.images]
+        rows = sorted(at_op, key=lambda e: (-e.n_errors, -len(e.false_negatives), e.image_id))
         self.images_table.setRowCount(len(rows))
         for r, e in enumerate(rows):
             values = [
@@ -488,6 +498,13 @@ class EvaluationPanel(QWidget):
                             )
                         )
                 self.images_table.setItem(r, c, item)
+
+    def _review_threshold(self) -> float | None:
+        """The project's review threshold (the operating point when set), if any."""
+        if self.project is None:
+            return None
+        value = self.project.get_setting(REVIEW_THRESHOLD_SETTING)
+        return float(value) if isinstance(value, (int, float)) else None
 
     def image_errors(self, image_id: int, ev: Evaluation | None = None) -> ImageErrors | None:
         """The errors of one image (evaluation id) at the chosen IoU."""
@@ -571,7 +588,7 @@ class EvaluationPanel(QWidget):
                 "open an evaluation first, with the same IoU type as the one to compare with"
             )
         self._other = dict(other)
-        review = self.project.get_setting(REVIEW_THRESHOLD_SETTING) if self.project is not None else None
+        review = self._review_threshold()
         self.comparison = compare(
             ev,
             other[ev.iou_type],
