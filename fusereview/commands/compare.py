@@ -38,6 +38,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--backend", choices=("pycocotools", "faster"), default="pycocotools")
     parser.add_argument("--threshold", type=float, default=0.05, help="with --model: detection threshold")
+    parser.add_argument(
+        "--score-threshold",
+        type=float,
+        default=None,
+        help="score at which per-image verdicts are counted (default: the project's review threshold, "
+        "else the score with the best F1 on A's results); AP always counts every detection",
+    )
+    parser.add_argument(
+        "--resamples", type=int, default=1000, help="bootstrap resamples of the ΔAP interval (default 1000)"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (same seed, same interval)")
     parser.add_argument("--device", default=None, help="with --model: cpu, cuda, mps")
     parser.add_argument("--json", metavar="OUT", help="write the comparison as JSON")
 
@@ -52,9 +63,12 @@ def run(args: argparse.Namespace) -> int:
     from fusereview.evaluation.cocoeval import run_evaluation
     from fusereview.evaluation.compare import compare
     from fusereview.evaluation.inputs import load_ground_truth
+    from fusereview.evaluation.operating_point import REVIEW_THRESHOLD_SETTING
     from fusereview.evaluation.report import write_text_atomic
     from fusereview.evaluation.run_folder import read_evaluation_file
 
+    if args.resamples < 1:
+        raise FusereviewError(f"--resamples must be at least 1, got {args.resamples}")
     sources = args.sources or []
     if len(sources) != 2:
         raise FusereviewError(
@@ -63,6 +77,7 @@ def run(args: argparse.Namespace) -> int:
     truth = None
     evaluations = []
     labels = []
+    review_threshold = None
     try:
         for kind, value in sources:
             if kind == "evaluation":
@@ -80,6 +95,8 @@ def run(args: argparse.Namespace) -> int:
                         "--model and --predictions need the PROJECT or DATASET to evaluate on"
                     )
                 truth = load_ground_truth(args.source, args.split)
+                if truth.project is not None:
+                    review_threshold = truth.project.get_setting(REVIEW_THRESHOLD_SETTING)
             results, label = gather_results(
                 args, truth, value if kind == "predictions" else None, value if kind == "model" else None
             )
@@ -98,7 +115,17 @@ def run(args: argparse.Namespace) -> int:
     finally:
         if truth is not None:
             truth.close()
-    comparison = compare(evaluations[0], evaluations[1], iou=args.iou, label_a="A", label_b="B")
+    comparison = compare(
+        evaluations[0],
+        evaluations[1],
+        iou=args.iou,
+        label_a="A",
+        label_b="B",
+        score_threshold=args.score_threshold,
+        review_threshold=review_threshold,
+        resamples=args.resamples,
+        seed=args.seed,
+    )
     print(f"A = {labels[0]}\nB = {labels[1]}")
     print(comparison.format_table())
     if args.json:

@@ -53,11 +53,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def iou_types(choice: str) -> list[str]:
-    """The IoU types a ``--iou-type`` choice stands for."""
-    return ["bbox", "segm"] if choice == "both" else [choice]
-
-
 def gather_results(
     args: argparse.Namespace, truth: object, predictions: str | None, model: str | None
 ) -> tuple[list, str]:
@@ -80,22 +75,17 @@ def gather_results(
 def run(args: argparse.Namespace) -> int:
     """Run the command."""
     from fusereview.evaluation.cocoeval import run_evaluation
-    from fusereview.evaluation.inputs import load_ground_truth
+    from fusereview.evaluation.inputs import iou_types_for, load_ground_truth
     from fusereview.evaluation.run_folder import write_evaluation_file
 
     truth = load_ground_truth(args.source, args.split)
     try:
         results, label = gather_results(args, truth, args.predictions, args.model)
-        types = iou_types(args.iou_type)
-        if (
-            "segm" in types
-            and args.iou_type == "both"
-            and results
-            and not any(r.get("segmentation") for r in results)
-        ):
-            # Box-only results (a detector, or a results file without masks): say so, do boxes.
-            print("note: the results have no masks; evaluating boxes only", file=sys.stderr)
-            types = ["bbox"]
+        # Box-only results (a detector, a results file without masks) or ground truth without
+        # masks: say so, do boxes.
+        types, no_masks = iou_types_for(truth.gt, results, args.iou_type)
+        if no_masks:
+            print(f"note: {no_masks}; evaluating boxes only", file=sys.stderr)
         evaluations = {}
         for t in types:
             ev = run_evaluation(
@@ -123,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
                 evaluations,
                 split=truth.split,
                 model=args.model or args.predictions,
-                extra={"source": str(args.source)},
+                extra={"source": str(args.source), "no_masks": no_masks},
             )
             print(f"wrote {out}", file=sys.stderr)
     finally:

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 from fusereview.core.errors import FusereviewError
 from fusereview.core.files import write_json_atomic
+from fusereview.core.progress import Progress
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -31,7 +31,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N or mps")
     parser.add_argument("--batch-size", type=int, default=4, help="images per model call (default 4)")
     parser.add_argument("--threshold", type=float, default=0.3, help="score threshold (default 0.3)")
-    parser.add_argument("--out", type=Path, default=None, help="also write a COCO results json here")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        metavar="RESULTS.json",
+        help="also write COCO results (the dataset's own image and category ids): this file for one "
+        "split, RESULTS.<split>.json for each split when there are several",
+    )
     parser.add_argument(
         "--tokenizer", default=None, help="tokenizer.json or bpe_simple_vocab_16e6.txt.gz for a bare .pt"
     )
@@ -46,26 +53,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-class ProgressBar:
-    """A one-line ``\\r``-updated progress bar on stderr."""
+def results_paths(out: Path, splits: list[str]) -> dict[str, Path]:
+    """Where ``--out`` puts each split's results: ``out`` itself for one split, else ``<stem>.<split>.json``.
 
-    def __init__(self, label: str, *, enabled: bool = True) -> None:
-        self.label = label
-        self.enabled = enabled
-        self.start = time.monotonic()
-
-    def __call__(self, done: int, total: int) -> None:
-        """Redraw with ``done`` of ``total``."""
-        if not self.enabled:
-            return
-        width = 30
-        frac = done / total if total else 1.0
-        rate = done / max(time.monotonic() - self.start, 1e-9)
-        bar = "#" * int(frac * width) + "-" * (width - int(frac * width))
-        end = "\n" if done >= total else ""
-        print(
-            f"\r{self.label} [{bar}] {done}/{total} ({rate:.2f} img/s)", end=end, file=sys.stderr, flush=True
-        )
+    One file per split because COCO image ids repeat across a Roboflow export's splits: a file
+    with the dataset's own ids can only be of one split (what ``COCO.loadRes`` on the user's json
+    and ``fusereview eval --split`` expect).
+    """
+    if len(splits) == 1:
+        return {splits[0]: out}
+    return {s: out.with_name(f"{out.stem}.{s}{out.suffix}") for s in splits}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -117,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
             )
             if main:
                 print(f"model {predictor.report.summary()} on {predictor.device}", file=sys.stderr)
-            bar = ProgressBar("predict", enabled=main)
+            bar = Progress("predict", enabled=main)
             if env:
                 counts = predict_project_sharded(
                     project,
@@ -147,11 +144,13 @@ def run(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             if args.out is not None:
-                results = coco_results(
-                    project, predictor.fingerprint, split=args.split, threshold=args.threshold
-                )
-                write_json_atomic(results, args.out)
-                print(f"wrote {len(results)} results to {args.out}", file=sys.stderr)
+                splits = [args.split] if args.split is not None else project.splits()
+                for split, out in results_paths(args.out, splits).items():
+                    results = coco_results(
+                        project, predictor.fingerprint, split=split, threshold=args.threshold
+                    )
+                    write_json_atomic(results, out)
+                    print(f"wrote {len(results)} results of {split} to {out}", file=sys.stderr)
             return 0
         finally:
             project.close()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 
 
@@ -19,20 +18,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="random seed; same seed, same files (default: 0)")
 
 
-def _progress(done: int, total: int) -> None:
-    width = 30
-    filled = width * done // total
-    end = "\n" if done == total else ""
-    print(f"\rsynth [{'#' * filled}{'.' * (width - filled)}] {done}/{total} images", end=end, file=sys.stderr)
-
-
 def run(args: argparse.Namespace) -> int:
     """Generate the dataset and print where it is and what it holds."""
+    from fusereview.core.progress import Progress
     from fusereview.core.synthetic import generate_dataset, split_counts
 
     start = time.perf_counter()
     out = generate_dataset(
-        args.out_dir, images=args.images, size=args.size, seed=args.seed, progress=_progress
+        args.out_dir, images=args.images, size=args.size, seed=args.seed, progress=Progress("synth")
     )
     train, valid, test = split_counts(args.images)
     seconds = time.perf_counter() - start

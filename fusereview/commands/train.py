@@ -56,31 +56,33 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run the command."""
     from fusereview.training.engine import Trainer, load_train_data
-    from fusereview.training.hooks import ConsoleProgress
+    from fusereview.training.hooks import ConsoleProgress, ProjectRunRecord
+    from fusereview.training.interrupt import EXIT_INTERRUPTED, StopOnSignals
     from fusereview.training.presets import preset_config
+    from fusereview.training.resume import check_resumable
     from fusereview.training.runs import new_run_dir
 
     distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
     project = None
+    hooks: list[object] = [ConsoleProgress()]
     if args.resume is not None:
-        run_dir = args.resume
-        cfg_path = run_dir / "config.json"
-        if not cfg_path.exists():
-            raise FusereviewError(f"--resume {run_dir}: not a run folder (no config.json)")
-        import json
-
-        saved = json.loads(cfg_path.read_text())
+        # absolute: the run's row, its best model and the resume command must work from any folder
+        run_dir = args.resume.expanduser().resolve()
+        saved = check_resumable(run_dir)  # a refusal is one line, before anything is opened or written
         source = args.source or saved.get("project")
         if not source:
-            raise FusereviewError(f"{cfg_path}: project: missing; give PROJECT|DATASET")
-        project = _open_project(Path(source))
+            raise FusereviewError(f"{run_dir / 'config.json'}: project: missing; give PROJECT|DATASET")
+        source = Path(source).expanduser().resolve()
+        project = _open_project(source)
         data = project if project is not None else load_train_data(source)
+        preset, model = str(saved.get("preset", "")), str(saved.get("model_spec", ""))
+        row = ProjectRunRecord(project, run_dir, preset, model, resumed=True) if not distributed else None
         trainer = Trainer(
             data,
-            saved.get("model_spec", ""),
-            preset_config("tiny"),
+            model,
+            preset_config("tiny"),  # ignored on resume: the run's own config.json is used
             run_dir,
-            hooks=[ConsoleProgress()],
+            hooks=[*hooks, *([row] if row else [])],
             resume=True,
             project=project,
         )
@@ -89,9 +91,10 @@ def run(args: argparse.Namespace) -> int:
             raise FusereviewError("give PROJECT|DATASET (or --resume RUN)")
         if not args.model:
             raise FusereviewError("--model: required (e.g. 'tiny', a transformers folder or sam3.pt)")
-        source = Path(args.source)
+        source = Path(args.source).expanduser()
         if not source.exists():
             raise FusereviewError(f"{source}: no such project or dataset folder")
+        source = source.resolve()  # config.json's "project" is read by --resume and report elsewhere
         project = _open_project(source)
         cfg = preset_config(
             args.preset,
@@ -110,28 +113,45 @@ def run(args: argparse.Namespace) -> int:
                 "--run-dir: required under torchrun (every process must write to the same folder)"
             )
         runs_root = (project.root / "runs") if project is not None else Path.cwd() / "runs"
-        run_dir = args.run_dir or new_run_dir(runs_root, args.preset)
+        run_dir = (args.run_dir or new_run_dir(runs_root, args.preset)).expanduser().resolve()
         data = project if project is not None else load_train_data(source)
-        trainer = Trainer(data, args.model, cfg, run_dir, hooks=[ConsoleProgress()], project=project)
-    run_id = None
-    if project is not None and not distributed:
-        run_id = project.add_run(
-            run_dir, {"preset": args.preset, "model": args.model, "resume": args.resume is not None}
+        row = ProjectRunRecord(project, run_dir, args.preset, args.model) if not distributed else None
+        trainer = Trainer(
+            data, args.model, cfg, run_dir, hooks=[*hooks, *([row] if row else [])], project=project
         )
-    result = trainer.train()
-    if project is not None and run_id is not None:
-        project.update_run(
-            run_id,
-            status=result.status,
-            best_metric=result.best_map,
-            best_model_path=str(result.best_path) if result.best_path else None,
-        )
+    try:
+        with StopOnSignals(trainer.request_stop) as interrupt:
+            result = trainer.train()
+    except KeyboardInterrupt:  # a second signal: out at once, the last checkpoint stays resumable
+        if trainer.is_main:
+            print(f"interrupted; resume from the last checkpoint with: {resume_command(trainer)}")
+        return EXIT_INTERRUPTED
     for notice in trainer.notices:
         print(f"note: {notice}")
     if result.status == "failed":
         raise FusereviewError(result.message)
+    if interrupt.received is not None and result.status == "stopped":
+        if trainer.is_main:
+            print(
+                f"{interrupt.received}: stopped after step {result.step}; {result.last_path} holds a "
+                f"resumable checkpoint.\nresume with: {resume_command(trainer)}"
+            )
+        return EXIT_INTERRUPTED
     print(f"{result.status}: {result.message}\nrun folder: {result.run_dir}")
     return 0
+
+
+def resume_command(trainer: object) -> str:
+    """The exact command that continues ``trainer``'s run (under torchrun with as many processes)."""
+    import shlex
+
+    world = int(getattr(getattr(trainer, "dist", None), "world_size", 1) or 1)
+    run_dir = str(trainer.run.path)  # type: ignore[attr-defined]
+    if world > 1:
+        return shlex.join(
+            ["torchrun", "--nproc_per_node", str(world), "-m", "fusereview", "train", "--resume", run_dir]
+        )
+    return shlex.join(["fusereview", "train", "--resume", run_dir])
 
 
 def _open_project(path: Path) -> object | None:

@@ -15,10 +15,10 @@ import io
 import os
 import shutil
 import sqlite3
-import tempfile
 import time
 from pathlib import Path
 
+from fusereview.core.files import make_temp_file
 from fusereview.core.project_records import dumps
 from fusereview.core.project_schema import ProjectError
 
@@ -170,7 +170,7 @@ def write_texts_atomic(
                 raise ProjectError(f"{out}: is a folder, expected a .json file name")
             try:
                 out.parent.mkdir(parents=True, exist_ok=True)
-                fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+                fd, tmp_name = make_temp_file(out.parent, prefix=f".{out.name}.")
             except OSError as exc:
                 raise ProjectError(f"{out}: cannot write there ({exc.strerror or exc})") from None
             staged.append((Path(tmp_name), out))

@@ -30,7 +30,6 @@ import json
 import math
 import os
 import shutil
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,7 +40,7 @@ import numpy as np
 from pycocotools import mask as mask_utils
 
 from fusereview.core.errors import FusereviewError
-from fusereview.core.files import write_text_atomic
+from fusereview.core.files import make_temp_dir, write_text_atomic
 
 CLASS_NAME = "fuse neutrals"
 PLACEHOLDER_NAME = "fuse-neutrals"
@@ -880,7 +879,7 @@ def generate_dataset(
     parent = out.resolve().parent
     try:
         parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=parent))
+        tmp = make_temp_dir(parent, prefix=f".{out.name}.")
     except OSError as exc:
         raise SynthError(f"{out}: cannot create the output folder ({exc.strerror or exc})") from exc
 

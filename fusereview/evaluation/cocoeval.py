@@ -20,6 +20,7 @@ from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 from fusereview.core.errors import FusereviewError
+from fusereview.evaluation.bootstrap import IOU_THRESHOLDS, MatchTable
 from fusereview.evaluation.errors import (
     SIZES,
     DetectionOutcome,
@@ -122,6 +123,9 @@ class Evaluation:
         IoU threshold -> per-image errors and their summaries.
     image_paths:
         Original image id -> image file path, when the caller knew them (for overlays).
+    matches:
+        Every scored detection's outcome at the ten IoU thresholds (for the paired bootstrap of
+        :mod:`fusereview.evaluation.bootstrap`); ``None`` in files saved before it existed.
     """
 
     iou_type: str
@@ -134,6 +138,7 @@ class Evaluation:
     n_objects: int = 0
     n_detections: int = 0
     image_paths: dict[int, str] = field(default_factory=dict)
+    matches: MatchTable | None = None
 
     def errors(self, iou: float = 0.5) -> ErrorAnalysis:
         """The error analysis at IoU threshold ``iou`` (one of those evaluated)."""
@@ -193,6 +198,7 @@ class Evaluation:
             "n_detections": self.n_detections,
             "image_paths": {str(k): v for k, v in self.image_paths.items()},
             "analyses": {f"{k:g}": a.to_dict() for k, a in self.analyses.items()},
+            "matches": self.matches.to_dict() if self.matches is not None else None,
         }
 
     @classmethod
@@ -209,6 +215,7 @@ class Evaluation:
             n_objects=int(d.get("n_objects", 0)),
             n_detections=int(d.get("n_detections", 0)),
             image_paths={int(k): str(v) for k, v in d.get("image_paths", {}).items()},
+            matches=MatchTable.from_dict(d["matches"]) if d.get("matches") else None,
         )
 
 
@@ -276,9 +283,9 @@ def run_evaluation(
         results_name=results_name,
     )
     if backend == "faster":
-        ev, coco_dt, pairs = _run_faster(data, iou_type, iou_thresholds)
+        ev, coco_dt, pairs, matches = _run_faster(data, iou_type, iou_thresholds)
     else:
-        ev, coco_dt, pairs = _run_pycocotools(data, iou_type, iou_thresholds)
+        ev, coco_dt, pairs, matches = _run_pycocotools(data, iou_type, iou_thresholds)
 
     stats = np.asarray(ev.stats, dtype=float)[:12]
     # pycocotools writes -1 where nothing could be measured (e.g. no large objects): that is N/A.
@@ -300,6 +307,7 @@ def run_evaluation(
         n_objects=n_objects,
         n_detections=len(data.results),
         image_paths={int(k): str(v) for k, v in (image_paths or {}).items()},
+        matches=matches,
     )
 
 
@@ -353,7 +361,7 @@ def _threshold_indices(iou_thrs: np.ndarray, thresholds: Sequence[float]) -> dic
 
 def _run_pycocotools(
     data: RemappedData, iou_type: str, thresholds: Sequence[float]
-) -> tuple[COCOeval, COCO, dict[float, list[PairMatch]]]:
+) -> tuple[COCOeval, COCO, dict[float, list[PairMatch]], MatchTable]:
     # pycocotools prints progress on stdout; the command prints its own table instead.
     with contextlib.redirect_stdout(io.StringIO()):
         coco_gt = COCO()
@@ -379,6 +387,7 @@ def _run_pycocotools(
     n_area, n_img = len(p.areaRng), len(p.imgIds)
     a_all = p.areaRngLbl.index("all")
     pairs: dict[float, list[PairMatch]] = {t: [] for t in t_index}
+    table = _TableBuilder(data, p.catIds, n_img)
     # Every object belongs to one (image, category) pair: one array maps its id to its column.
     col_of_id = np.full(len(data.gt["annotations"]) + 1, -1, dtype=np.int64)
     for gts in ev._gts.values():
@@ -389,6 +398,14 @@ def _run_pycocotools(
             e = ev.evalImgs[k * n_area * n_img + a_all * n_img + i]
             if e is None:
                 continue
+            table.add(
+                k,
+                i,
+                e["dtScores"],
+                np.asarray(e["dtMatches"]) > 0,
+                np.asarray(e["dtIgnore"], dtype=bool),
+                int(np.count_nonzero(np.asarray(e["gtIgnore"]) == 0)),
+            )
             gts = ev._gts[img, cat]
             gt_ids = np.fromiter((g["id"] for g in gts), dtype=np.int64, count=len(gts))
             # evalImgs lists objects ignore-last; the IoU matrix keeps the _gts order: map between them.
@@ -416,12 +433,12 @@ def _run_pycocotools(
                         ious,
                     )
                 )
-    return ev, coco_dt, pairs
+    return ev, coco_dt, pairs, table.build()
 
 
 def _run_faster(
     data: RemappedData, iou_type: str, thresholds: Sequence[float]
-) -> tuple[Any, Any, dict[float, list[PairMatch]]]:
+) -> tuple[Any, Any, dict[float, list[PairMatch]], MatchTable]:
     try:
         from faster_coco_eval import COCO as FasterCOCO
         from faster_coco_eval import COCOeval_faster
@@ -453,6 +470,8 @@ def _run_faster(
     for ann in coco_dt.dataset["annotations"]:
         dts[ann["image_id"], ann["category_id"]].append(ann)
     pairs: dict[float, list[PairMatch]] = {t: [] for t in t_index}
+    cat_ids = [int(c) for c in p.catIds]
+    table = _TableBuilder(data, cat_ids, len(data.gt["images"]))
     for key in sorted(set(gts) | set(dts), key=lambda k: (k[1], k[0])):
         g_list = gts.get(key, [])
         d_list = dts.get(key, [])
@@ -462,13 +481,68 @@ def _run_faster(
         crowd = np.array([bool(g["iscrowd"]) for g in g_list], dtype=bool)
         ious = ev.ious.get(key, [])
         ious = np.asarray(ious, dtype=float) if len(ious) else np.zeros((len(dt_ids), len(gt_ids)))
-        for t in t_index:
-            dt_gt_col, gt_matched = match_pair(ious, crowd, t)
+        replayed = {}
+        for t in IOU_THRESHOLDS:
+            dt_gt_col, gt_matched = match_pair(ious, crowd, float(t))
             dt_ignored = np.array([c >= 0 and crowd[c] for c in dt_gt_col], dtype=bool)
+            replayed[round(float(t), 2)] = (dt_gt_col, gt_matched, dt_ignored)
+        for t in t_index:
+            dt_gt_col, gt_matched, dt_ignored = replayed[round(t, 2)]
             pairs[t].append(
                 PairMatch(key[0], key[1], dt_ids, dt_gt_col, dt_ignored, gt_ids, gt_matched, crowd, ious)
             )
-    return ev, coco_dt, pairs
+        cols = [replayed[round(float(t), 2)] for t in IOU_THRESHOLDS]
+        table.add(
+            cat_ids.index(key[1]),
+            key[0] - 1,
+            [d_list[i]["score"] for i in order],
+            np.array([c[0] >= 0 for c in cols], dtype=bool).reshape(len(cols), -1),
+            np.array([c[2] for c in cols], dtype=bool).reshape(len(cols), -1),
+            int(np.count_nonzero(~crowd)),
+        )
+    return ev, coco_dt, pairs, table.build()
+
+
+class _TableBuilder:
+    """Collects the evaluator's per-pair outcomes into a :class:`MatchTable` (original ids)."""
+
+    def __init__(self, data: RemappedData, cat_ids: Sequence[int], n_images: int) -> None:
+        self.image_ids = np.array([data.original_image_id(i + 1) for i in range(n_images)], dtype=np.int64)
+        self.category_ids = np.array([data.original_category_id(int(c)) for c in cat_ids], dtype=np.int64)
+        self.objects = np.zeros((n_images, len(cat_ids)), dtype=np.int64)
+        self.parts: list[tuple[int, int, np.ndarray, np.ndarray, np.ndarray]] = []
+
+    def add(
+        self, k: int, i: int, scores: Sequence[float], matched: np.ndarray, ignored: np.ndarray, objects: int
+    ) -> None:
+        """One (category ``k``, image ``i``) pair: ``matched``/``ignored`` are ``(10, D)``."""
+        self.objects[i, k] = objects
+        if len(scores):
+            self.parts.append((k, i, np.asarray(scores, dtype=np.float64), matched.T, ignored.T))
+
+    def build(self) -> MatchTable:
+        """The table."""
+        t = IOU_THRESHOLDS.size
+        if self.parts:
+            det_cat = np.concatenate([np.full(p[2].size, p[0]) for p in self.parts])
+            det_img = np.concatenate([np.full(p[2].size, p[1]) for p in self.parts])
+            scores = np.concatenate([p[2] for p in self.parts])
+            matched = np.concatenate([p[3] for p in self.parts]).reshape(-1, t)
+            ignored = np.concatenate([p[4] for p in self.parts]).reshape(-1, t)
+        else:
+            det_cat = det_img = np.zeros(0, dtype=np.int64)
+            scores = np.zeros(0)
+            matched = ignored = np.zeros((0, t), dtype=bool)
+        return MatchTable(
+            image_ids=self.image_ids,
+            category_ids=self.category_ids,
+            det_image=det_img.astype(np.int64),
+            det_category=det_cat.astype(np.int64),
+            det_score=scores,
+            det_matched=matched.astype(bool),
+            det_ignored=ignored.astype(bool),
+            objects=self.objects,
+        )
 
 
 def _category_ap(ev: Any, data: RemappedData) -> dict[int, dict[str, float | None]]:
@@ -547,6 +621,7 @@ def _analysis(data: RemappedData, coco_dt: Any, pairs: list[PairMatch], threshol
                     data.annotation_ids[gid - 1],
                     size,
                     seg,
+                    object_bbox=[float(v) for v in orig_anns[gid - 1]["bbox"]],
                 )
                 image.true_positives.append(tp)
                 cat_counts.tp += 1

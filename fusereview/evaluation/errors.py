@@ -61,6 +61,9 @@ class DetectionOutcome:
         ``small`` / ``medium`` / ``large`` of the matched object, or of the detection itself.
     segmentation:
         The result's mask as given (RLE), for overlays; ``None`` when the result had none.
+    object_bbox:
+        For a true positive, the matched object's COCO xywh box (so that the object can be shown
+        as missed at a score threshold above this detection's); ``None`` otherwise.
     """
 
     result_index: int
@@ -71,6 +74,7 @@ class DetectionOutcome:
     annotation_id: int | None
     size: str
     segmentation: Any = None
+    object_bbox: list[float] | None = None
 
 
 @dataclass(slots=True)

@@ -7,7 +7,6 @@ at import time), so evaluating a results file needs no torch.
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -120,18 +119,30 @@ def load_results_file(path: str | Path) -> list[dict[str, Any]]:
     return data
 
 
+def iou_types_for(
+    gt: dict[str, Any], results: list[dict[str, Any]], requested: str = "both"
+) -> tuple[list[str], str]:
+    """The IoU types to evaluate for ``requested`` (``bbox``, ``segm`` or ``both``), and why masks are left out.
+
+    ``both`` evaluates boxes only when masks are absent on either side: results without any
+    ``segmentation`` (a detector, a box-only results file) or ground truth without any mask.
+    Returns ``(types, reason)``; ``reason`` is ``""`` when masks are evaluated.
+    """
+    if requested != "both":
+        return [requested], ""
+    if results and not any(r.get("segmentation") for r in results):
+        return ["bbox"], "the results have no masks"
+    objects = [a for a in gt.get("annotations", []) if not a.get("iscrowd")]
+    if objects and not any(a.get("segmentation") for a in objects):
+        return ["bbox"], "the ground truth has no masks"
+    return ["bbox", "segm"], ""
+
+
 def progress_bar(label: str) -> Callable[[int, int], None]:
-    """A ``progress(done, total)`` callback drawing a ``\\r`` bar on stderr."""
+    """A ``progress(done, total)`` callback: a tqdm bar on stderr (plain lines when piped)."""
+    from fusereview.core.progress import Progress
 
-    def show(done: int, total: int) -> None:
-        width = 30
-        filled = int(width * done / total) if total else width
-        sys.stderr.write(f"\r{label} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}")
-        if done >= total:
-            sys.stderr.write("\n")
-        sys.stderr.flush()
-
-    return show
+    return Progress(label)
 
 
 def model_results(
@@ -145,8 +156,9 @@ def model_results(
 ) -> tuple[list[dict[str, Any]], str]:
     """Predict the split with ``model`` and return ``(results, model fingerprint)``.
 
-    For a project the predictions go through (and fill) its cache; for a dataset they are made in
-    memory and nothing is written.
+    The predictions are made in memory and nothing is written, for a project too: storing them
+    would make them the project's current predictions and replace its review queue (the pending
+    predictions of the active model) with this model's.
 
     Raises
     ------
@@ -156,31 +168,12 @@ def model_results(
     from fusereview.models import load_predictor
 
     predictor = load_predictor(model, device=device)
-    if truth.project is not None:
-        from fusereview.models import predict_project
-        from fusereview.models.predict_job import coco_results
-
-        counts = predict_project(
-            truth.project,
-            predictor,
-            split=truth.split,
-            batch_size=batch_size,
-            threshold=threshold,
-            progress=progress,
-        )
-        if counts.get("failed"):
-            first = counts["failures"][0]
-            raise EvaluationSourceError(
-                f"{counts['failed']} images could not be predicted (first: {first['file_name']}: {first['error']})"
-            )
-        return coco_results(
-            truth.project, predictor.fingerprint, split=truth.split, threshold=threshold
-        ), str(predictor.fingerprint)
-
     from fusereview.core.images import load_image
 
     images = truth.gt["images"]
     results: list[dict[str, Any]] = []
+    if progress is not None:
+        progress(0, len(images))
     for start in range(0, len(images), batch_size):
         batch = images[start : start + batch_size]
         pixels = []

@@ -1,8 +1,11 @@
 """Markdown report of a training run, with PNG plots, and recommendations drawn from its numbers.
 
 It covers what the customer's hand-written report covered: configuration, dataset statistics,
-timeline and epoch times, memory, metrics by epoch and the best epoch, final and test-split
-metrics, per-size AP, checkpoint files and sizes; then recommendations derived from the numbers.
+timeline and epoch times, memory, loss components, metrics by epoch and the best epoch, final and
+test-split metrics (the 12 numbers), per-size AP, checkpoint files and sizes; then what the
+numbers support, read by :mod:`fusereview.evaluation.report_evidence` (boxes or masks, whether
+the best epoch is real, whether to train longer). Figures are drawn with matplotlib
+(:mod:`fusereview.evaluation.figures`), image overlays with OpenCV.
 """
 
 from __future__ import annotations
@@ -20,9 +23,24 @@ import numpy as np
 from fusereview.core.errors import FusereviewError
 from fusereview.core.files import write_text_atomic as _write_text_atomic
 from fusereview.evaluation.cocoeval import METRIC_NAMES, Evaluation, format_value
-from fusereview.evaluation.errors import SIZES, size_label
-from fusereview.evaluation.plots import Series, draw_overlay, legend_strip, line_plot, write_png
-from fusereview.evaluation.run_folder import RunData, read_run
+from fusereview.evaluation.errors import SIZES, ErrorCounts, size_label
+from fusereview.evaluation.figures import Series, loss_figure, pr_figure, save_figure, validation_figure
+from fusereview.evaluation.operating_point import (
+    REVIEW_THRESHOLD_SETTING,
+    choose_operating_point,
+    errors_at,
+    totals_at,
+)
+from fusereview.evaluation.plots import draw_overlay, legend_strip, write_png
+from fusereview.evaluation.report_evidence import (
+    Evidence,
+    Stability,
+    ap_interval,
+    choose_evidence,
+    stability,
+    still_rising,
+)
+from fusereview.evaluation.run_folder import EvaluationFile, RunData, read_run
 
 
 def _loss_keys(steps: list[dict[str, Any]]) -> list[str]:
@@ -182,6 +200,47 @@ def _best_val(run: RunData) -> dict[str, Any] | None:
     return max(scored, key=lambda v: _metric(v, "bbox", "AP") or 0.0) if scored else valid[-1]
 
 
+def _review_threshold(config: Mapping[str, Any]) -> float | None:
+    """The project's review threshold, when the run trained on a project that has one."""
+    source = config.get("project")
+    if not source or not (Path(str(source)) / "project.db").is_file():
+        return None
+    from fusereview.core.project import Project
+
+    try:
+        with Project.open(Path(str(source))) as project:
+            value = project.get_setting(REVIEW_THRESHOLD_SETTING)
+    except FusereviewError:
+        return None
+    return float(value) if isinstance(value, (int, float)) else None
+
+
+#: File stems of ``report --evaluate``'s validation evaluations, by model.
+_VALID_STEMS = {
+    "best": ("valid", "val"),
+    "last": ("valid-last", "val-last"),
+    "start": ("valid-start", "val-start"),
+}
+
+
+def _saved(run: RunData, model: str, iou_type: str = "bbox") -> Evaluation | None:
+    """The saved validation evaluation of ``model`` (``best``, ``last`` or ``start``), if any."""
+    for f in run.evaluations:
+        if f.path.stem in _VALID_STEMS[model] and iou_type in f.evaluations:
+            return f.evaluations[iou_type]
+    return None
+
+
+def _chosen_file(run: RunData) -> EvaluationFile | None:
+    """The evaluation the error analysis shows: the test split's (of the best checkpoint), else
+    the last one saved that is of neither the ``last`` checkpoint nor the starting model."""
+    others = {s for k in ("last", "start") for s in _VALID_STEMS[k]}
+    files = [f for f in run.evaluations if Path(f.model).name != "last" and f.path.stem not in others]
+    tests = [f for f in files if f.split == "test"]
+    pick = tests or files
+    return pick[-1] if pick else None
+
+
 # --- the report ----------------------------------------------------------------------------------
 
 
@@ -323,16 +382,15 @@ def write_report(
     # Plots of training
     if run.steps:
         xs = [s.get("step", i) for i, s in enumerate(run.steps)]
-        series = [
-            Series(k, xs, [s.get(k) if isinstance(s.get(k), (int, float)) else None for s in run.steps])
-            for k in _loss_keys(run.steps)
-            if any(isinstance(s.get(k), (int, float)) for s in run.steps)
-        ]
-        if series:
-            path = write_png(
-                line_plot(series, title="Training loss and its components", xlabel="step", ylabel="loss"),
-                img_dir / "loss.png",
-            )
+
+        def column(key: str) -> list[float | None]:
+            return [s.get(key) if isinstance(s.get(key), (int, float)) else None for s in run.steps]
+
+        keys = [k for k in _loss_keys(run.steps) if any(v is not None for v in column(k))]
+        if keys:
+            components = [Series(k.removeprefix("loss_"), xs, column(k)) for k in keys if k != "loss"]
+            total = column("loss") if "loss" in keys else [None] * len(xs)
+            path = save_figure(loss_figure(xs, total, components), img_dir / "loss.png")
             result.images.append(path)
             md.append(f"\n![loss components]({path.relative_to(out_path.parent).as_posix()})\n")
 
@@ -359,12 +417,12 @@ def write_report(
             if any(_metric(v, t, n) is not None for v in valid)
         ]
         if series:
-            path = write_png(
-                line_plot(
-                    series, title="Validation metrics by epoch", xlabel="epoch", ylabel="AP", ylim=(0.0, 1.0)
-                ),
-                img_dir / "val_metrics.png",
+            ci = ap_interval(_saved(run, "best"))
+            band = (ci.low, ci.high, f"{ci.confidence:.0%} CI of the best box AP") if ci else None
+            fig = validation_figure(
+                epochs, series, best_epoch=best.get("epoch") if best is not None else None, band=band
             )
+            path = save_figure(fig, img_dir / "val_metrics.png")
             result.images.append(path)
             md.append(f"\n![validation metrics]({path.relative_to(out_path.parent).as_posix()})\n")
         if best is not None:
@@ -385,6 +443,8 @@ def write_report(
         if v.get("split") == "test":
             columns.append((f"test (epoch {v.get('epoch')})", v))
     for f in run.evaluations:
+        if f.split != "test" and f is not _chosen_file(run):
+            continue  # the validation split's evaluations serve the stability section
         columns.append(
             (
                 f"{f.split or 'eval'} ({Path(f.model).name or f.path.stem})",
@@ -426,73 +486,122 @@ def write_report(
             f"--split test --json {run.path / 'eval' / 'test.json'}`, then `fusereview report {run.path}` again."
         )
 
-    # Error analysis from saved evaluations
-    # The error analysis comes from the saved evaluation of the test split (else the last one saved).
-    test_eval: Evaluation | None = None
-    eval_split = ""
-    for f in run.evaluations:
-        test_eval = f.evaluations.get("segm") or f.evaluations.get("bbox")
-        eval_split = f.split or "evaluated"
-        if f.split == "test" and test_eval is not None:
-            break
-    if test_eval is not None:
+    # Stability of the best epoch, from the validation split's images (report --evaluate)
+    md.append("\n## Stability on the validation split\n")
+    stable = stability(
+        _saved(run, "best"),
+        _saved(run, "last"),
+        best_epoch=best.get("epoch") if best is not None else "?",
+        last_epoch=valid[-1].get("epoch") if valid else "?",
+        run_path=str(run.path),
+        epoch_aps=[(v.get("epoch"), _metric(v, "bbox", "AP")) for v in valid],
+        start=_saved(run, "start"),
+        start_label=str(run.config.get("model_spec") or "the starting model"),
+    )
+    md.extend(f"- {line}" for line in stable.lines)
+
+    # Error analysis from the saved evaluation of the test split (else the last one saved), on
+    # boxes or masks as the evidence supports (report_evidence.choose_evidence)
+    chosen = _chosen_file(run)
+    evidence = choose_evidence(chosen.evaluations, chosen.no_masks) if chosen is not None else None
+    test_eval: Evaluation | None = evidence.evaluation if evidence is not None else None
+    eval_split = (chosen.split or "evaluated") if chosen is not None else ""
+    if test_eval is not None and evidence is not None:
+        n_images = len(test_eval.errors(0.5).images)
         md.append(
-            f"\n## Errors on the {eval_split} split ({test_eval.iou_type}, "
-            f"{len(test_eval.errors(0.5).images)} images)\n"
+            f"\n## Errors on the {eval_split} split ({evidence.kind}, {n_images} "
+            f"image{'s' if n_images != 1 else ''})\n"
         )
-        rows = []
-        for t, a in sorted(test_eval.analyses.items()):
-            c = a.totals
-            bf = a.best_f1
-            rows.append(
-                [
-                    f"{t:g}",
-                    c.tp,
-                    c.fp,
-                    c.duplicates,
-                    c.fn,
-                    format_value(c.precision),
-                    format_value(c.recall),
-                    f"{bf.threshold:.2f} (F1 {bf.f1:.3f})" if bf else "N/A",
-                ]
+        md.append(evidence.note + "\n")
+        ci = ap_interval(test_eval) if test_eval.n_images > 1 else None
+        if ci is not None:
+            md.append(
+                f"{eval_split.capitalize()} {evidence.noun} AP "
+                f"{ci.value:.3f}, {ci.confidence:.0%} CI {ci.low:.3f}…{ci.high:.3f} (bootstrap over "
+                f"its {test_eval.n_images} images).\n"
             )
+        a50 = test_eval.errors(0.5)
+        op = choose_operating_point(
+            a50, review_threshold=_review_threshold(run.config), label_base="this model"
+        )
+        at_op = [errors_at(e, op.threshold) for e in a50.images]
+        md.append(
+            f"Per-image errors are counted at the operating point, {op.describe()}: what a reviewer "
+            "sees. AP and the first rows of this table count every detection, down to the model's "
+            "detection threshold.\n"
+        )
+
+        def counts_row(iou: str, which: str, c: ErrorCounts, best: str) -> list[Any]:
+            return [
+                iou,
+                which,
+                c.tp,
+                c.fp,
+                c.duplicates,
+                c.fn,
+                format_value(c.precision),
+                format_value(c.recall),
+                best,
+            ]
+
+        rows = [
+            counts_row(
+                f"{t:g}",
+                "all",
+                a.totals,
+                f"{a.best_f1.threshold:.2f} (F1 {a.best_f1.f1:.3f})" if a.best_f1 else "N/A",
+            )
+            for t, a in sorted(test_eval.analyses.items())
+        ]
+        rows.append(counts_row("0.5", f"score >= {op.threshold:.2f}", totals_at(a50, op.threshold), ""))
         md.append(
             _table(
-                ["IoU", "TP", "FP", "duplicates", "FN", "precision", "recall", "best-F1 score threshold"],
+                ["IoU", "detections", "TP", "FP", "duplicates", "FN", "precision", "recall", "best-F1 score"],
                 rows,
             )
         )
-        a50 = test_eval.errors(0.5)
+        sizes = {s: ErrorCounts() for s in SIZES}
+        for e in at_op:
+            for kind, items in (
+                ("tp", e.true_positives),
+                ("fp", e.false_positives),
+                ("duplicates", e.duplicates),
+                ("fn", e.false_negatives),
+            ):
+                for o in items:
+                    setattr(sizes[o.size], kind, getattr(sizes[o.size], kind) + 1)
+        md.append(f"\nBy size, at {op.describe()}, IoU 0.5:\n")
         md.append(
-            "\n"
-            + _table(
+            _table(
                 ["size", "TP", "FP", "dup", "FN", "recall"],
-                [[s, c.tp, c.fp, c.duplicates, c.fn, format_value(c.recall)] for s, c in a50.by_size.items()],
+                [[s, c.tp, c.fp, c.duplicates, c.fn, format_value(c.recall)] for s, c in sizes.items()],
             )
         )
-        series = [
-            Series(f"IoU {t:g}", a.pr_curve.recall, a.pr_curve.precision)
-            for t, a in sorted(test_eval.analyses.items())
-            if a.pr_curve.scores
-        ]
-        if series:
-            path = write_png(
-                line_plot(
-                    series,
-                    title="Precision-recall (all detections by score)",
-                    xlabel="recall",
-                    ylabel="precision",
-                    xlim=(0.0, 1.0),
-                    ylim=(0.0, 1.0),
-                ),
-                img_dir / "pr_curve.png",
+        curves = [(t, a) for t, a in sorted(test_eval.analyses.items()) if a.pr_curve.scores]
+        if curves:
+            fig = pr_figure(
+                [Series(f"IoU {t:g}", a.pr_curve.recall, a.pr_curve.precision) for t, a in curves],
+                [
+                    (
+                        a.best_f1.recall,
+                        a.best_f1.precision,
+                        f"best F1 at IoU {t:g} (score >= {a.best_f1.threshold:.2f})",
+                    )
+                    for t, a in curves
+                    if a.best_f1 is not None
+                ],
             )
+            path = save_figure(fig, img_dir / "pr_curve.png")
             result.images.append(path)
             md.append(f"\n![precision-recall]({path.relative_to(out_path.parent).as_posix()})\n")
         md.append("\n### Worst images\n")
-        md.append("Green: found; red: false positive; orange: duplicate; blue: missed.\n")
+        md.append(
+            f"At {op.describe()}, IoU 0.5. Green: found; red: false positive; orange: duplicate; "
+            "blue: missed.\n"
+        )
         shown = 0
-        for e in a50.worst_images():
+        ranked = sorted(at_op, key=lambda e: (-e.n_errors, -len(e.false_negatives), e.image_id))
+        for e in ranked:
             if shown >= worst_images or e.n_errors == 0:
                 break
             img_path = test_eval.image_paths.get(e.image_id)
@@ -509,7 +618,7 @@ def write_report(
             md.append(line + f"\n\n  ![{e.file_name}]({path.relative_to(out_path.parent).as_posix()})\n")
             shown += 1
         if shown == 0:
-            md.append("No image has an error at IoU 0.5.")
+            md.append(f"No image has an error at {op.describe()}, IoU 0.5.")
 
     # Checkpoints
     md.append("\n## Checkpoints\n")
@@ -525,7 +634,15 @@ def write_report(
         md.append("No checkpoint files.")
 
     # Recommendations
-    result.recommendations = recommendations(run, dataset_stats, test_eval, eval_split)
+    result.recommendations = recommendations(
+        run,
+        dataset_stats,
+        test_eval,
+        eval_split,
+        evidence=evidence,
+        stable=stable,
+        review_threshold=_review_threshold(run.config),
+    )
     md.append("\n## Recommendations\n")
     if result.recommendations:
         md.extend(f"- {r}" for r in result.recommendations)
@@ -549,9 +666,20 @@ def recommendations(
     stats: Mapping[str, SplitStats] | None,
     test_eval: Evaluation | None,
     eval_split: str = "test",
+    *,
+    evidence: Evidence | None = None,
+    stable: Stability | None = None,
+    review_threshold: float | None = None,
 ) -> list[str]:
-    """Advice derived from the run's numbers (each names the numbers it rests on)."""
+    """Advice derived from the run's numbers (each names the numbers it rests on).
+
+    ``evidence``: what ``test_eval`` is (boxes or masks, and why; see
+    :func:`~fusereview.evaluation.report_evidence.choose_evidence`); ``stable``: the stability
+    sentences of the validation split (the paired bootstrap), repeated when they call for action.
+    """
     out: list[str] = []
+    if evidence is not None and "much weaker" in evidence.note:
+        out.append(evidence.note)
     if run.end and run.end.get("status") in ("failed", "stopped"):
         out.append(
             f"The run {run.end['status']}: {run.end.get('message', '')}. Its last checkpoint can be resumed."
@@ -561,17 +689,40 @@ def recommendations(
     if best is not None and len(valid) >= 3:
         last_epoch = valid[-1].get("epoch") or 0
         best_epoch = best.get("epoch") or 0
-        if last_epoch and best_epoch < 0.6 * last_epoch:
+        shorter = max(1, math.ceil(best_epoch * 1.3))
+        measured = stable.last_vs_best if stable is not None else None
+        if last_epoch and best_epoch < 0.6 * last_epoch and measured == "same":
+            # the bootstrap says the peak is not above the last epoch: a plateau, not a peak
             out.append(
-                f"Validation box AP peaked at epoch {best_epoch} of {last_epoch}: the later epochs did not help. "
-                f"Use the best checkpoint (already saved) and train about {max(1, math.ceil(best_epoch * 1.3))} epochs next time, "
+                f"Validation box AP changed little after epoch {best_epoch}: the best ({best_epoch}) and "
+                f"the last epoch ({last_epoch}) show no clear difference on the validation images (see "
+                f"Stability), so more epochs of this recipe do not help; about {shorter} epochs would "
+                "do, and a gain must come from more, or more varied, training data."
+            )
+        elif last_epoch and best_epoch < 0.6 * last_epoch and measured != "better":
+            unmeasured = (
+                ""
+                if measured == "worse"
+                else " (whether the peak is more than chance is not measured: `report --evaluate`)"
+            )
+            out.append(
+                f"Validation box AP peaked at epoch {best_epoch} of {last_epoch}{unmeasured}: the later epochs did not help. "
+                f"Use the best checkpoint (already saved) and train about {shorter} epochs next time, "
                 "or lower the learning rate."
             )
-        aps = [a for a in (_metric(v, "bbox", "AP") for v in valid[-5:]) if a is not None]
-        if len(aps) >= 3 and statistics.pstdev(aps) > 0.05:
-            out.append(
-                f"Validation box AP swings by ±{statistics.pstdev(aps):.3f} over the last {len(aps)} validations: the best epoch is partly chance."
-            )
+    rising = still_rising(
+        valid,
+        best,
+        lambda rec: _metric(rec, "bbox", "AP"),
+        finished=bool(run.end and run.end.get("status") == "finished"),
+        run_path=str(run.path),
+    )
+    if rising:
+        out.append(rising)
+    # the best-vs-last verdict of the validation bootstrap, when it says something to act on
+    out.extend(line for line in (stable.lines if stable else []) if "overfit" in line)
+    if stable is not None and stable.best_vs_start in ("worse", "same") and stable.start_line:
+        out.append(stable.start_line)
     v = (stats or {}).get("valid") or (stats or {}).get("val")
     if v is not None and (v.images < SMALL_VALID_IMAGES or v.objects < SMALL_VALID_OBJECTS):
         one = 1 / v.objects if v.objects else 1.0
@@ -614,23 +765,25 @@ def recommendations(
             )
     if test_eval is not None:
         a = test_eval.errors(0.5)
-        c = a.totals
-        if c.tp == 0 and c.fn:
+        op = choose_operating_point(a, review_threshold=review_threshold, label_base="this model")
+        c = totals_at(a, op.threshold)  # what a reviewer sees; the no-match rule holds at any score
+        kind = f" ({evidence.kind})" if evidence is not None else ""
+        if a.totals.tp == 0 and a.totals.fn:
             out.append(
-                f"No detection matched any of the {c.fn} objects of the {eval_split} split: the model is not usable "
+                f"No detection matched any of the {a.totals.fn} objects of the {eval_split} split{kind}: the model is not usable "
                 "yet (train longer, check the prompts and the checkpoint)."
             )
         elif a.best_f1 is not None:
             out.append(
-                f"On the {eval_split} split the best F1 ({a.best_f1.f1:.3f}) is at score threshold {a.best_f1.threshold:.2f} (precision {a.best_f1.precision:.3f}, recall {a.best_f1.recall:.3f}): a good default for review."
+                f"On the {eval_split} split{kind} the best F1 ({a.best_f1.f1:.3f}) is at score threshold {a.best_f1.threshold:.2f} (precision {a.best_f1.precision:.3f}, recall {a.best_f1.recall:.3f}): a good default for review."
             )
         if c.duplicates and c.duplicates >= 0.2 * max(1, c.tp):
             out.append(
-                f"{c.duplicates} duplicate detections against {c.tp} true positives: raise the score threshold or apply NMS before review."
+                f"{c.duplicates} duplicate detections against {c.tp} true positives at {op.describe()}: raise the score threshold or apply NMS before review."
             )
         if c.fn > 2 * max(1, c.fp + c.duplicates):
             out.append(
-                f"Misses dominate ({c.fn} missed vs {c.fp + c.duplicates} false detections): lower the score threshold, and send the missed objects to review (Evaluation panel)."
+                f"Misses dominate at {op.describe()} ({c.fn} missed vs {c.fp + c.duplicates} false detections): lower the score threshold, and send the missed objects to review (Evaluation panel)."
             )
         small = a.by_size.get("small")
         if (

@@ -50,12 +50,17 @@ class RunData:
 
 @dataclass
 class EvaluationFile:
-    """One saved evaluation: which model, which split, and the evaluations by IoU type."""
+    """One saved evaluation: which model, which split, and the evaluations by IoU type.
+
+    ``no_masks``: why there is no mask (segm) evaluation, when the writer said (e.g. "the ground
+    truth has no masks"); a report names it when it reasons from boxes.
+    """
 
     path: Path
     split: str
     model: str
     evaluations: dict[str, Evaluation]
+    no_masks: str = ""
 
 
 def _read_json(path: Path, *, required: bool) -> dict[str, Any]:
@@ -91,7 +96,13 @@ def read_evaluation_file(path: str | Path) -> EvaluationFile:
             parsed[iou_type] = Evaluation.from_dict(d)
         except (KeyError, TypeError, ValueError) as exc:
             raise RunFolderError(f"{path}: evaluations.{iou_type}: unreadable ({exc!r})") from exc
-    return EvaluationFile(path, str(data.get("split", "")), str(data.get("model", "")), parsed)
+    return EvaluationFile(
+        path,
+        str(data.get("split", "")),
+        str(data.get("model", "")),
+        parsed,
+        no_masks=str(data.get("no_masks", "") or ""),
+    )
 
 
 def read_run(run_dir: str | Path) -> RunData:

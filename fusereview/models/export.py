@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 import uuid
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
@@ -33,7 +32,7 @@ import torch
 from safetensors.torch import save_file
 from transformers import Sam3Model
 
-from fusereview.core.files import replace_dir
+from fusereview.core.files import apply_umask, make_temp_dir, replace_dir
 from fusereview.models.checkpoints import EXPORT_FORMAT, EXPORT_META
 from fusereview.models.tokenizer import PromptTokenizer
 
@@ -107,9 +106,10 @@ def save_export(
         **dict(extra or {}),
     }
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.", suffix=".tmp"))
+    tmp = make_temp_dir(out_dir.parent, prefix=f".{out_dir.name}.")
     try:
         save_file(tensors, str(tmp / "model.safetensors"), metadata={"format": "pt"})
+        apply_umask(tmp / "model.safetensors")  # safetensors creates it 0600 whatever the umask
         model.config.save_pretrained(str(tmp))
         tokenizer.save(tmp)
         (tmp / EXPORT_META).write_text(json.dumps(meta, indent=2, default=str), encoding="utf-8")

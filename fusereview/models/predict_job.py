@@ -328,21 +328,20 @@ def box_rle(box: Sequence[float], height: int, width: int) -> dict[str, Any]:
     return polygons_to_rle([[x0, y0, x1, y0, x1, y1, x0, y1]], height, width)
 
 
-def coco_results(
-    project: Any, fingerprint: str, *, split: str | None, threshold: float
-) -> list[dict[str, Any]]:
-    """The cached predictions of a split as a COCO results list (what ``COCO.loadRes`` reads).
+def coco_results(project: Any, fingerprint: str, *, split: str, threshold: float) -> list[dict[str, Any]]:
+    """The cached predictions of one split as a COCO results list (what ``COCO.loadRes`` reads).
 
     These are the stored *instances* (:mod:`fusereview.core.instances`): what review shows and
     accepting saves; a box-only instance's segmentation is its box.
 
-    Image ids are the split's COCO ids when ``split`` is given, else the project's ids (COCO ids
-    repeat across Roboflow splits); this matches ``Project.to_coco_dict(split)``.
+    Image and category ids are the dataset's own (the split's COCO image ids; category ids are
+    kept on import), so the list loads against the user's json for that split, and against
+    ``Project.to_coco_dict(split)``.
     """
     prompts = project_prompts(project)
     out: list[dict[str, Any]] = []
     for rec in project.images(split):
-        image_id = project.coco_image_id(rec.id) if split else rec.id
+        image_id = project.coco_image_id(rec.id)
         for cid, text in prompts:
             preds = project.cached_predictions(
                 rec.id, fingerprint, cache_key(text, threshold, category_id=cid)

@@ -21,12 +21,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from transformers.modeling_outputs import BaseModelOutputWithPooling
 
 from fusereview.core.records import Detection
 from fusereview.models.base import select_device
 from fusereview.models.checkpoints import IncompleteWeightsError, LoadedModel, LoadReport, load_model
+from fusereview.models.masks import masks_to_rles
 from fusereview.models.preprocess import as_rgb, preprocess
 from fusereview.models.tokenizer import PromptTokenizer
 
@@ -36,26 +36,12 @@ PAD_BOX_LABEL = -10
 VISUAL_PROMPT = "visual"
 
 
-def _encode_masks_transposed(binary_t: torch.Tensor) -> list[dict[str, object]]:
-    """``(K, W, H)`` bool masks (transposed; any device) -> K compressed COCO RLEs, ``counts`` as ``str``.
-
-    One pycocotools call for all K masks: ``(K, W, H)`` in C order is exactly the Fortran-ordered
-    ``(H, W, K)`` array it encodes, so nothing is copied (same encoding as
-    :func:`fusereview.core.geometry.mask_to_rle`, several times faster for many masks).
-    """
-    from pycocotools import mask as mask_utils
-
-    arr = binary_t.to(torch.uint8).contiguous().cpu().numpy().transpose(2, 1, 0)
-    return [
-        {"size": [int(r["size"][0]), int(r["size"][1])], "counts": r["counts"].decode("ascii")}
-        for r in mask_utils.encode(arr)
-    ]
-
-
 def detections_from_outputs(
     out: object, sizes: Sequence[tuple[int, int]], threshold: float, category_id: int, prompt: str
 ) -> list[list[Detection]]:
     """Threshold, scale boxes to pixels, resize masks to each image's own size, encode RLE.
+
+    Masks are resized and encoded one detection at a time (:mod:`fusereview.models.masks`).
 
     ``out`` has ``pred_logits``, ``presence_logits`` (or ``None``), ``pred_boxes`` (normalised
     xyxy) and ``pred_masks`` (``None``: detections without masks) as ``Sam3Model`` returns them.
@@ -78,14 +64,9 @@ def detections_from_outputs(
             px = (boxes[b, keep] * scale).cpu().numpy()
             rles: list[dict[str, object] | None] = [None] * len(keep)
             if masks is not None:
-                # Resize the transposed logits to (width, height): bilinear resizing commutes with the
-                # transpose, and (K, W, H) in C order is the Fortran (H, W, K) layout pycocotools wants.
-                logits_t = masks[b, keep][None].float().transpose(-1, -2)
-                resized_t = F.interpolate(
-                    logits_t, size=(width, height), mode="bilinear", align_corners=False
-                )[0]
-                # mask logit > 0  <=>  sigmoid > 0.5 (SAM3's mask threshold), at the image's own size
-                rles = _encode_masks_transposed(resized_t > 0)
+                # one detection at a time, only where its mask can be positive: memory stays a few
+                # MB per detection on a 24-megapixel photo (was K full-size float32 masks at once)
+                rles = masks_to_rles(masks[b, keep], height, width)  # type: ignore[assignment]
             sc = scores[b, keep].cpu().numpy()
             for k in range(len(keep)):
                 x0, y0, x1, y1 = (float(v) for v in px[k])

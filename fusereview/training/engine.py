@@ -39,6 +39,7 @@ from fusereview.training.memory import check_fits, check_ram, estimate_peak_memo
 from fusereview.training.modelio import LoadedModel, load_model, save_export, tokenize
 from fusereview.training.optim import apply_freeze, build_optimizer, build_scheduler
 from fusereview.training.presets import LIGHTER
+from fusereview.training.resume import ResumeRefusedError, check_resumable, load_trainer_state
 from fusereview.training.runs import RunFolder, env_info
 from fusereview.training.validation import gt_from_samples, validate
 
@@ -235,6 +236,16 @@ class Trainer:
             for h in self.hooks:
                 h.before_train(self)
             self._loop()
+        except ResumeRefusedError:
+            raise  # nothing was written, and no end record must be (a finished run stays finished)
+        except KeyboardInterrupt:
+            # a second Ctrl-C (the first one only asks for a stop: training/interrupt.py)
+            self.result = self._result(
+                "stopped",
+                f"interrupted during step {self.step + 1} without saving it; resume from the last "
+                f"checkpoint with --resume {self.run.path}",
+            )
+            raise
         except NonFiniteLossError as exc:
             self._save_last_quietly()
             self.result = self._result("failed", str(exc))
@@ -258,12 +269,13 @@ class Trainer:
     def _setup(self) -> None:
         cfg = self.config
         if self.resume:
-            if not (self.run.last / "trainer_state.pt").exists():
-                raise TrainingError(
-                    f"{self.run.path}: nothing to resume (no checkpoints/last/trainer_state.pt)"
-                )
-            saved = self.run.config()
-            cfg = self.config = TrainConfig.from_dict(saved)
+            # refused before anything is written (no end record, no runs row): see training/resume.py
+            saved = check_resumable(self.run.path)
+            try:
+                cfg = self.config = TrainConfig.from_dict(saved)
+                cfg.check()
+            except (TypeError, FusereviewError) as exc:
+                raise ResumeRefusedError(f"{self.run.path / 'config.json'}: {exc}") from None
             self.model_spec = saved.get("model_spec", self.model_spec)
             # the base of partial exports is the model the run started from, never `last`
             self.base_fingerprint = saved.get("model_fingerprint")
@@ -376,8 +388,7 @@ class Trainer:
     def _load_state(self) -> None:
         # weights_only: the state holds tensors, numbers, strings and numpy RNG state only (the
         # numpy types are allow-listed below); a pickle that wants more is refused, never run
-        with torch.serialization.safe_globals(_NUMPY_STATE_GLOBALS):
-            st = torch.load(self.run.last / "trainer_state.pt", map_location="cpu", weights_only=True)
+        st = load_trainer_state(self.run.last / "trainer_state.pt", _NUMPY_STATE_GLOBALS)
         self.optimizer.load_state_dict(st["optimizer"])
         self.scheduler.load_state_dict(st["scheduler"])
         self.state = _State(**st["state"])

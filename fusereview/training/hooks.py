@@ -12,6 +12,8 @@ import sys
 import time
 from typing import TYPE_CHECKING, Any
 
+from fusereview.core.progress import Progress
+
 if TYPE_CHECKING:
     from fusereview.training.engine import Trainer
 
@@ -72,51 +74,105 @@ class MetricsWriter(HookBase):
 
 
 class ConsoleProgress(HookBase):
-    """A ``\\r``-updated progress bar on stderr and a one-line summary per epoch."""
+    """A tqdm bar over the run's steps on stderr and a one-line summary per epoch and validation.
 
-    def __init__(self, stream: Any = None, width: int = 24) -> None:
+    On a terminal the bar is redrawn in place; written to a file or a pipe it becomes a plain line
+    every few seconds (see :mod:`fusereview.core.progress`).
+    """
+
+    def __init__(self, stream: Any = None, log_interval: float | None = None) -> None:
         self.stream = stream or sys.stderr
-        self.width = width
-        self._t0 = 0.0
+        self.log_interval = log_interval
+        self.bar: Progress | None = None
 
     def before_train(self, trainer: Trainer) -> None:
-        self._t0 = time.time()
+        self.bar = Progress(
+            "train",
+            unit="step",
+            stream=self.stream,
+            enabled=trainer.is_main,
+            log_interval=self.log_interval,
+        )
+        # a resumed run starts part-way: the bar (and its rate and ETA) starts there too
+        self.bar(trainer.start_step, trainer.total_steps)
 
     def after_step(self, trainer: Trainer) -> None:
+        if self.bar is None or not trainer.is_main:
+            return
+        rec = trainer.latest
+        self.bar.set_postfix(
+            f"epoch {rec['epoch']:.2f} loss {rec['loss']:.4f} lr {rec['lr']:.2e} {rec['images_per_s']:.1f} img/s"
+        )
+        self.bar(trainer.step, trainer.total_steps)
+
+    def _say(self, trainer: Trainer, message: str) -> None:
         if not trainer.is_main:
             return
-        done = trainer.step / max(1, trainer.total_steps)
-        bar = "#" * int(done * self.width)
-        rec = trainer.latest
-        eta = (
-            (time.time() - self._t0)
-            / max(1e-9, trainer.step - trainer.start_step)
-            * (trainer.total_steps - trainer.step)
-            if trainer.step > trainer.start_step
-            else 0
-        )
-        self.stream.write(
-            f"\r[{bar:<{self.width}}] step {trainer.step}/{trainer.total_steps} epoch {rec['epoch']:.2f} loss {rec['loss']:.4f} lr {rec['lr']:.2e} {rec['images_per_s']:.1f} img/s ETA {eta:.0f}s "
-        )
-        self.stream.flush()
+        if self.bar is not None:
+            self.bar.write(message)
+        else:
+            self.stream.write(message + "\n")
+            self.stream.flush()
 
     def after_epoch(self, trainer: Trainer) -> None:
-        if trainer.is_main:
-            r = trainer.epoch_record
-            self.stream.write(f"\nepoch {r['epoch']}: loss {r['loss']:.4f} ({r['seconds']:.1f}s)\n")
+        r = trainer.epoch_record
+        self._say(trainer, f"epoch {r['epoch']}: loss {r['loss']:.4f} ({r['seconds']:.1f}s)")
 
     def after_validation(self, trainer: Trainer) -> None:
-        if trainer.is_main:
-            v = trainer.last_validation
-            fmt = lambda x: "n/a" if x is None else f"{x:.3f}"  # noqa: E731
-            self.stream.write(
-                f"validation epoch {v['epoch']}: bbox AP {fmt(v['bbox']['AP'])} AP50 {fmt(v['bbox']['AP50'])}  segm AP {fmt(v['segm']['AP'])}\n"
-            )
+        v = trainer.last_validation
+        fmt = lambda x: "n/a" if x is None else f"{x:.3f}"  # noqa: E731
+        self._say(
+            trainer,
+            f"validation epoch {v['epoch']}: bbox AP {fmt(v['bbox']['AP'])} AP50 {fmt(v['bbox']['AP50'])}  segm AP {fmt(v['segm']['AP'])}",
+        )
 
     def after_train(self, trainer: Trainer) -> None:
+        if self.bar is not None:
+            self.bar.close()
         if trainer.is_main and trainer.result is not None:
-            self.stream.write(f"\n{trainer.result.status}: {trainer.result.message}\n")
+            self.stream.write(f"{trainer.result.status}: {trainer.result.message}\n")
             self.stream.flush()
+
+
+class ProjectRunRecord(HookBase):
+    """Register the run in a project's runs table once it has started, and record how it ended.
+
+    Registered in ``before_train``, i.e. after setup succeeded: a refused ``--resume`` (or a run
+    that cannot start) adds no row. A resumed run folder keeps its row (``Project.add_run`` is
+    idempotent per folder), with its preset and starting model as first recorded.
+
+    Parameters
+    ----------
+    project:
+        The open project, or ``None`` (a dataset folder: nothing to record).
+    run_dir:
+        The run folder (absolute).
+    preset, model:
+        What the row's ``config`` records.
+    resumed:
+        Whether this process resumes the run.
+    """
+
+    def __init__(self, project: Any, run_dir: Any, preset: str, model: str, *, resumed: bool = False) -> None:
+        self.project = project
+        self.run_dir = run_dir
+        self.config = {"preset": preset, "model": model, "resume": resumed}
+        self.run_id: int | None = None
+
+    def before_train(self, trainer: Trainer) -> None:
+        if self.project is not None and trainer.is_main:
+            self.run_id = self.project.add_run(self.run_dir, self.config)
+
+    def after_train(self, trainer: Trainer) -> None:
+        r = trainer.result
+        if self.run_id is None or r is None:
+            return
+        self.project.update_run(
+            self.run_id,
+            status=r.status,
+            best_metric=r.best_map,
+            best_model_path=str(r.best_path) if r.best_path else None,
+        )
 
 
 class CallbackHook(HookBase):

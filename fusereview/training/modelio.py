@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 import os
 import shutil
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from fusereview.core.files import replace_dir
+from fusereview.core.files import make_temp_dir, replace_dir
 
 
 def spread_queries(model: nn.Module, seed: int = 0) -> None:
@@ -149,7 +148,7 @@ def save_export(
     model = _unwrap(loaded.model)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    staging = make_temp_dir(out.parent, prefix=f".{out.name}.")
     try:
         only = trained_parameter_names(model) if only_trainable else None
         base_spec, base_fp = base or (loaded.spec, loaded.fingerprint)

@@ -74,7 +74,9 @@ class RunFolder:
     """
 
     def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
+        # absolute: the path ends up in the project (runs row, active model) and in messages
+        # that are used from other folders ("resume with --resume ...")
+        self.path = Path(path).expanduser().resolve()
         self.metrics_path = self.path / "metrics.jsonl"
         self.checkpoints = self.path / "checkpoints"
         self.last = self.checkpoints / "last"

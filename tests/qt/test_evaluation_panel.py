@@ -130,3 +130,65 @@ def test_evaluate_stored_predictions_of_project(qtbot, project) -> None:
         w.images_table.selectRow(0)
     assert sig.args[0] in train_ids  # the project's image id: what the canvas opens
     w.close()
+
+
+def test_comparison_shows_the_verdict_and_its_operating_point(panel: EvaluationPanel) -> None:
+    """Was: "AP +0.034 … Errors 11 → 33; 3 worse" with no verdict (errors counted down to 0.05)."""
+    gt = {
+        "images": [{"id": i, "file_name": f"{i}.jpg", "width": 200, "height": 200} for i in range(12)],
+        "categories": [{"id": 1, "name": "fuse"}],
+        "annotations": [
+            {
+                "id": i + 1,
+                "image_id": i,
+                "category_id": 1,
+                "bbox": [20, 20, 40, 40],
+                "area": 1600,
+                "iscrowd": 0,
+            }
+            for i in range(12)
+        ],
+    }
+    base = [{"image_id": i, "category_id": 1, "bbox": [120, 120, 40, 40], "score": 0.8} for i in range(12)]
+    tuned = [{"image_id": i, "category_id": 1, "bbox": [20, 20, 40, 40], "score": 0.9} for i in range(12)]
+    tuned += [
+        {"image_id": i, "category_id": 1, "bbox": [5 * k, 150, 10, 10], "score": 0.06}
+        for i in range(12)
+        for k in range(5)
+    ]
+    panel.set_evaluation({"bbox": run_evaluation(gt, base)}, split="test", label="starting model")
+    cmp = panel.compare_with({"bbox": run_evaluation(gt, tuned)}, label="fine-tuned")
+    assert cmp is not None and cmp.status_counts()["fixed"] == 12 and cmp.status_counts()["worse"] == 0
+    text = panel.compare_summary.text()
+    assert "fine-tuned is better (ΔAP +1.000, 95% CI +1.000…+1.000, 12 images fixed, 0 broken)" in text
+    assert "score &gt;= 0.90 (best F1 of fine-tuned; starting model found no object)" in text
+    assert "A: starting model — B: fine-tuned" in text and "errors 12 → 0" in text
+
+
+def test_images_are_ranked_by_their_errors_at_the_operating_point(panel: EvaluationPanel) -> None:
+    """Each image has its object found at 0.9 and five weak false positives at 0.06: none is an
+    error a reviewer sees at the best-F1 score, and the header says at which score it counts."""
+    gt = {
+        "images": [{"id": i, "file_name": f"{i}.jpg", "width": 200, "height": 200} for i in range(4)],
+        "categories": [{"id": 1, "name": "fuse"}],
+        "annotations": [
+            {
+                "id": i + 1,
+                "image_id": i,
+                "category_id": 1,
+                "bbox": [20, 20, 40, 40],
+                "area": 1600,
+                "iscrowd": 0,
+            }
+            for i in range(4)
+        ],
+    }
+    found = [{"image_id": i, "category_id": 1, "bbox": [20, 20, 40, 40], "score": 0.9} for i in range(4)]
+    weak = [
+        {"image_id": i, "category_id": 1, "bbox": [5 * k, 150, 10, 10], "score": 0.06}
+        for i in range(4)
+        for k in range(5)
+    ]
+    panel.set_evaluation({"bbox": run_evaluation(gt, found + weak)}, split="test")
+    assert panel.images_table.horizontalHeaderItem(1).text() == "errors at ≥ 0.90"
+    assert [panel.images_table.item(r, 1).text() for r in range(4)] == ["0"] * 4

@@ -111,7 +111,9 @@ def test_image_list_filter_and_counts_follow_the_core(qtbot, window, project) ->
     assert n == len(project.images())
     name = project.images()[1].file_name
     qtbot.keyClicks(window.review.image_filter, name[:12])
-    assert window.review.image_filter.text() == name[:12], "typing in the filter box must not trigger shortcuts"
+    assert window.review.image_filter.text() == name[:12], (
+        "typing in the filter box must not trigger shortcuts"
+    )
     assert 1 <= proxy.rowCount() < n
     window.review.image_filter.clear()
     assert proxy.rowCount() == n

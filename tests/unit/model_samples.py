@@ -133,3 +133,19 @@ def write_trainer_checkpoint(
 def read_meta(export_dir: Path) -> dict:
     """The export's ``fusereview.json``."""
     return json.loads((export_dir / "fusereview.json").read_text())
+
+
+def masks_all_at_once(logits: torch.Tensor, height: int, width: int) -> list[dict[str, object]]:
+    """The mask post-processing before per-detection masks (the reference for their tests and
+    benchmark): every ``(K, h, w)`` logit map resized to the full image at once as float32, then
+    thresholded and RLE-encoded in one pycocotools call."""
+    import torch.nn.functional as F
+    from pycocotools import mask as mask_utils
+
+    logits_t = logits[None].float().transpose(-1, -2)
+    resized_t = F.interpolate(logits_t, size=(width, height), mode="bilinear", align_corners=False)[0]
+    arr = (resized_t > 0).to(torch.uint8).contiguous().cpu().numpy().transpose(2, 1, 0)
+    return [
+        {"size": [int(r["size"][0]), int(r["size"][1])], "counts": r["counts"].decode("ascii")}
+        for r in mask_utils.encode(arr)
+    ]

@@ -14,7 +14,7 @@ import pytest
 from fusereview.core.coco import load_dataset, resolve_image_path
 from fusereview.core.synthetic import generate_dataset
 from fusereview.evaluation import METRIC_NAMES, run_evaluation
-from fusereview.evaluation.plots import Series, line_plot, nice_ticks
+from fusereview.evaluation.figures import Series, curve_colors, line_figure, save_figure
 from fusereview.evaluation.report import write_report
 from fusereview.evaluation.run_folder import RunFolderError, read_run, write_evaluation_file
 
@@ -174,11 +174,14 @@ def test_corrupt_metrics_line_is_reported_not_fatal(tmp_path: Path) -> None:
     assert "lines [2] are not JSON" in write_report(run).markdown.read_text()
 
 
-def test_nice_ticks_and_plot_shape() -> None:
-    assert nice_ticks(0, 1) == [0, 0.2, 0.4, 0.6, 0.8, 1.0]
-    assert nice_ticks(0, 37)[-1] >= 37
-    img = line_plot([Series("a", [0, 1, 2], [1.0, None, 3.0])], size=(300, 200))
-    assert img.shape == (200, 300, 3) and img.dtype == np.uint8
+def test_line_figure_writes_a_png_with_gaps(tmp_path: Path) -> None:
+    fig = line_figure(
+        [Series("a", [0, 1, 2], [1.0, None, 3.0]), Series("b", [0, 1, 2], [2, 2, 2])], size=(3, 2)
+    )
+    assert [label for label, _ in curve_colors(fig)] == ["a", "b"]
+    out = save_figure(fig, tmp_path / "f.png")
+    img = cv2.imread(str(out))
+    assert img.shape == (200, 300, 3) and float(img.std()) > 5.0
 
 
 def test_recommendations_follow_the_numbers(tmp_path: Path) -> None:
@@ -198,6 +201,8 @@ def test_recommendations_follow_the_numbers(tmp_path: Path) -> None:
     big = {"valid": SplitStats(500, 2000, {"small": 10, "medium": 1000, "large": 990}, {"fuse": 2000}, 0)}
     recs = recommendations(run, big, ev, "test")
     assert any("well below the best validation AP 0.450" in r for r in recs)
-    assert any("Misses dominate (3 missed vs 0 false detections)" in r for r in recs)
+    assert any(
+        "Misses dominate at score >= 0.90 (best F1 of this model) (3 missed vs 0 false" in r for r in recs
+    )
     assert not any("validation split has" in r for r in recs)  # 500 images is enough
     assert not any("well below" in r for r in recommendations(run, big, ev, "valid"))

@@ -18,6 +18,7 @@ signals only (plain data):
 from __future__ import annotations
 
 from dataclasses import asdict
+from html import escape
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,11 @@ from fusereview.core.errors import FusereviewError
 from fusereview.evaluation.cocoeval import METRIC_NAMES, Evaluation, format_value, run_evaluation
 from fusereview.evaluation.compare import STATUSES, Comparison, compare
 from fusereview.evaluation.errors import ImageErrors
+from fusereview.evaluation.operating_point import (
+    REVIEW_THRESHOLD_SETTING,
+    choose_operating_point,
+    errors_at,
+)
 from fusereview.evaluation.plots import OUTCOME_COLORS
 from fusereview.evaluation.run_folder import EvaluationFile, read_evaluation_file
 from fusereview.qt.workers import Job, JobRunner
@@ -464,7 +470,13 @@ class EvaluationPanel(QWidget):
             self.fp_score.setValue(round(analysis.best_f1.threshold, 2))
         else:
             self.best_marker.setData([], [])
-        rows = analysis.worst_images()
+        # per-image counts at the operating point (named in the header), not down to the
+        # evaluator's floor: hundreds of weak detections are not what a reviewer looks at
+        op = choose_operating_point(analysis, review_threshold=self._review_threshold())
+        self.images_table.setToolTip(f"counted at {op.describe()}")
+        self.images_table.horizontalHeaderItem(1).setText(f"errors at ≥ {op.threshold:.2f}")
+        at_op = [errors_at(e, op.threshold) for e in analysis.images]
+        rows = sorted(at_op, key=lambda e: (-e.n_errors, -len(e.false_negatives), e.image_id))
         self.images_table.setRowCount(len(rows))
         for r, e in enumerate(rows):
             values = [
@@ -486,6 +498,13 @@ class EvaluationPanel(QWidget):
                             )
                         )
                 self.images_table.setItem(r, c, item)
+
+    def _review_threshold(self) -> float | None:
+        """The project's review threshold (the operating point when set), if any."""
+        if self.project is None:
+            return None
+        value = self.project.get_setting(REVIEW_THRESHOLD_SETTING)
+        return float(value) if isinstance(value, (int, float)) else None
 
     def image_errors(self, image_id: int, ev: Evaluation | None = None) -> ImageErrors | None:
         """The errors of one image (evaluation id) at the chosen IoU."""
@@ -569,13 +588,22 @@ class EvaluationPanel(QWidget):
                 "open an evaluation first, with the same IoU type as the one to compare with"
             )
         self._other = dict(other)
+        review = self._review_threshold()
         self.comparison = compare(
-            ev, other[ev.iou_type], iou=self.iou(), label_a=self.label or "A", label_b=label
+            ev,
+            other[ev.iou_type],
+            iou=self.iou(),
+            label_a=self.label or "A",
+            label_b=label,
+            review_threshold=review,
         )
-        counts = self.comparison.status_counts()
+        c = self.comparison
+        counts = c.status_counts()
         self.compare_summary.setText(
-            f"A: {self.label or 'shown evaluation'} — B: {label}. Errors {self.comparison.totals_a.errors} → "
-            f"{self.comparison.totals_b.errors}; " + ", ".join(f"{n} {s}" for s, n in counts.items())
+            f"<b>{escape(c.verdict)}</b><br>A: {escape(self.label or 'shown evaluation')} — B: "
+            f"{escape(label)}. At {escape(c.operating_point.describe())}, IoU {c.iou_threshold:g}: "
+            f"errors {c.totals_a.errors} → {c.totals_b.errors}; "
+            + ", ".join(f"{n} {s}" for s, n in counts.items())
         )
         for row, m in enumerate(self.comparison.metrics):
             delta = "N/A" if m.delta is None else f"{m.delta:+.3f}"
