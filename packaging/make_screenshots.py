@@ -2,15 +2,16 @@
 
 Usage::
 
-    python packaging/make_screenshots.py [--out docs/screenshots] [--model SPEC] [--size 1400x900]
+    python packaging/make_screenshots.py [--out docs/screenshots] [--model SPEC] [--size 1366x768]
 
 Everything is real: the demo project (the synthetic fuse-box dataset ``fusereview demo`` uses), the
 shipped demo model's predictions (or ``--model``'s), a fine-tuning run of the ``fast`` preset
-captured while it runs, and the evaluation of the model's predictions on the test split. Every
-window is rendered offscreen by the code path of ``fusereview gui --screenshot``. Writes
+captured while it runs, and the evaluation of the model's predictions on the test split, each in its
+workspace at a laptop's 1366x768. Every window is rendered by the code path of ``fusereview gui
+--screenshot`` (offscreen without a display; through the X server when DISPLAY is set). Writes
 ``start.png``, ``review.png``, ``edit.png``, ``training.png``, ``evaluation.png`` and
-``comparison.png`` (a whole fast-preset run, then its best model against the starting model: about
-two minutes on 2 CPU cores).
+``comparison.png`` (a whole fast-preset run, then its best model against the starting model: a few
+minutes on 2 CPU cores).
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+if not os.environ.get("DISPLAY"):
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 
 def _wait(condition, seconds: float, what: str) -> None:
@@ -38,7 +40,7 @@ def main() -> int:
         "--out", type=Path, default=Path(__file__).resolve().parents[1] / "docs" / "screenshots"
     )
     parser.add_argument("--model", help="model to predict and train with (default: the shipped demo model)")
-    parser.add_argument("--size", default="1400x900", help="window size WxH")
+    parser.add_argument("--size", default="1366x768", help="window size WxH")
     args = parser.parse_args()
     w, h = (int(v) for v in args.size.split("x"))
 
@@ -70,6 +72,7 @@ def main() -> int:
                 window.project.decide(p.id, ReviewState.ACCEPTED, by="screenshot")
             if len(preds) > 3:
                 window.project.decide(preds[-1].id, ReviewState.REJECTED, by="screenshot")
+            c.set_queue_filter(matched=None)  # every prediction, labelled objects too
             c.go_to_row(0)
             window.view.fit()
 
@@ -84,15 +87,13 @@ def main() -> int:
                 window.view.set_zoom(3.0)
                 window.view.centerOn((x0 + x1) / 2, (y0 + y1) / 2)
             window.set_tool("brush")
-            window.details_dock.raise_()
+            window.review.side_tabs.setCurrentIndex(0)  # details of the selected item
 
         run_gui(project_dir, model, str(args.out / "edit.png"), window_hook=edit, **common)
 
         def training(window) -> None:
             # "Retrain" with the fast preset, captured mid-run once a validation point is plotted
-            window.training_dock.show()
-            window.training_dock.raise_()
-            window.resizeDocks([window.training_dock], [int(h * 0.62)], _vertical())
+            window.show_workspace("train")
             _wait(lambda: window.training_panel is not None, 10, "the training panel")
             panel = window.training_panel
             panel.preset.setCurrentText("fast")
@@ -106,10 +107,7 @@ def main() -> int:
         run_gui(project_dir, model, str(args.out / "training.png"), window_hook=training, **common)
 
         def evaluation(window) -> None:
-            window.training_dock.hide()  # the evaluation gets the whole width
-            window.evaluation_dock.show()
-            window.evaluation_dock.raise_()
-            window.resizeDocks([window.evaluation_dock], [int(h * 0.55)], _vertical())
+            window.show_workspace("evaluate")
             _wait(lambda: window.evaluation_panel is not None, 10, "the evaluation panel")
             panel = window.evaluation_panel
             panel.set_project(window.project)
@@ -122,7 +120,7 @@ def main() -> int:
 
         def comparison(window) -> None:
             # a whole fast-preset run, then its best model against the one it started from
-            window.training_dock.show()
+            window.show_workspace("train")
             _wait(lambda: window.training_panel is not None, 10, "the training panel")
             panel = window.training_panel
             panel.preset.setCurrentText("fast")
@@ -134,19 +132,11 @@ def main() -> int:
                 900,
                 "the run and the comparison of its best model",
             )
-            window.training_dock.hide()
-            window.resizeDocks([window.evaluation_dock], [int(h * 0.55)], _vertical())
 
         run_gui(project_dir, model, str(args.out / "comparison.png"), window_hook=comparison, **common)
     for name in ("start.png", "review.png", "edit.png", "training.png", "evaluation.png", "comparison.png"):
         print(args.out / name)
     return 0
-
-
-def _vertical():
-    from PySide6.QtCore import Qt
-
-    return Qt.Orientation.Vertical
 
 
 if __name__ == "__main__":

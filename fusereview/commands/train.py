@@ -27,7 +27,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="model to start from: 'tiny', an export folder, a transformers folder, sam3.pt",
     )
-    parser.add_argument("--preset", "-p", default="customer", help="customer (default), fast, or tiny")
+    from fusereview.training.presets import PRESET_HELP
+
+    parser.add_argument(
+        "--preset",
+        "-p",
+        default="customer",
+        choices=sorted(PRESET_HELP),
+        # argparse formats help with %: a literal % must be doubled
+        help="; ".join(f"{n}: {t}" for n, t in PRESET_HELP.items()).replace("%", "%%")
+        + " (default: customer)",
+    )
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--batch-size", type=int, default=None, help="images per step over all processes")
     parser.add_argument("--lr", type=float, default=None)

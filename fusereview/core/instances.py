@@ -226,7 +226,10 @@ def detection_instance(box: Sequence[float], mask: RLE | None, height: int, widt
     agreement = _iou(tight, clipped) if box_has_area(clipped) else 0.0
     if agreement < MIN_BOX_AGREEMENT and box_has_area(clipped):
         return _box_only(
-            clipped, model_box, f"box only: the mask disagrees with the box (IoU {agreement:.2f})", total
+            clipped,
+            model_box,
+            f"box only: the mask disagrees with the box (IoU {agreement:.3f} < {MIN_BOX_AGREEMENT})",
+            total,
         )
     out = np.zeros_like(full)
     out[r0:r1, c0:c1] = cleaned

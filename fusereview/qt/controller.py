@@ -82,7 +82,8 @@ class ReviewController(QObject):
         self.stack = QUndoStack(self)
         self.categories: list[Category] = project.categories()
         self.image_model = ImageListModel(project, thumbnails=thumbnails)
-        names = {img.id: img.file_name for img in self.image_model.images}
+        shown = self.image_model.names
+        names = {img.id: shown.get(img.file_name, img.file_name) for img in self.image_model.images}
         self.queue_model = QueueModel(self.session, names, {c.id: c.name for c in self.categories})
         self.image_id: int | None = None
         self.selected: Key | None = None

@@ -298,12 +298,13 @@ class MainWindow(QMainWindow):
         help_menu.addAction(a["about"])
 
     def _build_toolbars(self) -> None:
+        # the workspace switch sits in the menu bar's corner: it costs no row of a laptop screen
         bar = QToolBar("Workspaces")
         bar.setObjectName("toolbar_workspaces")
         bar.setMovable(False)
         for act in self.workspace_actions.values():
             bar.addAction(act)
-        self.addToolBar(bar)
+        self.menuBar().setCornerWidget(bar, Qt.Corner.TopRightCorner)
         self.workspace_bar = bar
         self.addToolBar(self.review.toolbar)
 
@@ -327,6 +328,7 @@ class MainWindow(QMainWindow):
             act.setEnabled(self.project is not None)
             act.setChecked(act_name == name)
         self.review.set_active(name == "review")
+        self.zoom_label.setVisible(name == "review")
         if name == "train":  # the model a run starts from is the one loaded now
             self.train.set_project(self.project, self.model_spec)
         self.train.set_active(name == "train")

@@ -6,7 +6,7 @@ import numpy as np
 from PySide6.QtCore import QPointF
 
 from fusereview.core.geometry import rle_to_mask
-from fusereview.qt.canvas.render import SELECTED_COLOR, STATE_COLORS
+from fusereview.qt.canvas.render import INSTANCE_COLORS, SELECTED_COLOR, STATE_COLORS
 
 
 def _grab(window) -> np.ndarray:
@@ -72,9 +72,9 @@ def test_mask_layer_tints_the_mask_pixels(qtbot, window, project) -> None:
     wx, wy = _window_xy(window, x + 0.5, y + 0.5)
     a = with_masks[wy, wx].astype(int)
     b = without[wy, wx].astype(int)
-    amber = np.array(STATE_COLORS["pending"])
-    # the tinted pixel moved toward the pending colour
-    assert np.abs(a - amber).sum() < np.abs(b - amber).sum()
+    own = np.array(INSTANCE_COLORS[pending.key[1] % len(INSTANCE_COLORS)])
+    # the tinted pixel moved toward the prediction's own colour
+    assert np.abs(a - own).sum() < np.abs(b - own).sum()
     # and outside any mask nothing changed
     empty = np.argwhere(~m)
     ey, ex = empty[0]

@@ -17,6 +17,7 @@ from fusereview.qt.canvas.render import (
     hit_test,
     mask_index_image,
     paint_overlays,
+    palette,
     rle_counts,
     visible_overlays,
 )
@@ -40,28 +41,34 @@ def test_rle_counts_match_pycocotools(seed: int) -> None:
     assert np.array_equal(flat.reshape(w, h).T, mask)
 
 
-def test_mask_index_image_colours_by_state_and_keeps_holes() -> None:
+def test_mask_index_image_gives_each_prediction_its_colour_and_keeps_holes() -> None:
     ring = np.zeros((40, 60), dtype=bool)
     ring[5:35, 5:35] = True
     ring[15:25, 15:25] = False  # a hole stays a hole
     other = np.zeros((40, 60), dtype=bool)
     other[10:20, 40:55] = True
+    corner = np.zeros((40, 60), dtype=bool)
+    corner[36:40, 0:4] = True
     ctx = RenderContext(
         60,
         40,
         (
             Overlay(("pred", 1), (5, 5, 35, 35), "accepted", 0.9, "a", _rle(ring)),
-            Overlay(("pred", 2), (40, 10, 55, 20), "rejected", 0.2, "a", _rle(other)),
+            Overlay(("pred", 2), (40, 10, 55, 20), "accepted", 0.2, "a", _rle(other)),
+            Overlay(("gt", 7), (0, 36, 4, 40), "gt", None, "", _rle(corner)),
         ),
     )
     idx = mask_index_image(ctx)
     assert idx.shape == (40, 60)
-    assert idx[10, 10] == 2  # accepted slot
+    # two predictions of the same state: two colours (neighbours never merge into one blob)
+    assert idx[10, 10] != idx[15, 45] and idx[10, 10] > 0 and idx[15, 45] > 0
     assert idx[20, 20] == 0  # inside the hole
-    assert idx[15, 45] == 3  # rejected slot
+    assert idx[38, 2] == 5  # an annotation's mask: the ground-truth slot
     assert idx[0, 0] == 0
+    pal = palette()
+    assert (int(pal[idx[10, 10]]) & 0xFFFFFF) != (int(pal[idx[15, 45]]) & 0xFFFFFF)
     half = mask_index_image(ctx, step=2)
-    assert half.shape == (20, 30) and half[5, 5] == 2
+    assert half.shape == (20, 30) and half[5, 5] == idx[10, 10]
     pixels = colorize(idx)
     assert pixels[0, 0] == 0 and (int(pixels[10, 10]) >> 24) > 0
 
@@ -130,7 +137,34 @@ def test_reduced_mask_layer_equals_sampled_full_layer(step: int) -> None:
             Overlay(("pred", 2), (0, 0, w, h), "accepted", 0.5, "", _rle(masks[0])),
         ),
     )
+    full = mask_index_image(ctx, 1)
+    slot_1, slot_2 = int(full[masks[1] & ~masks[0]][0]), int(full[masks[0]][0])
+    assert slot_1 != slot_2 and slot_1 > 0 and slot_2 > 0
     reference = np.zeros((h, w), dtype=np.uint8)
-    reference[masks[1]] = 4
-    reference[masks[0]] = 2
+    reference[masks[1]] = slot_1
+    reference[masks[0]] = slot_2
     assert np.array_equal(mask_index_image(ctx, step), reference[::step, ::step])
+
+
+def test_labels_never_pile_and_the_selected_and_hovered_keep_theirs() -> None:
+    from fusereview.qt.canvas.render import layout_labels
+
+    # ten boxes on top of each other: their tags would all sit in one place
+    ovs = tuple(
+        Overlay(("pred", i), (10.0 + i, 30.0, 40.0 + i, 60.0), "pending", 0.1 * i, "", None)
+        for i in range(1, 10)
+    )
+    ctx = RenderContext(200, 100, ovs, selected=("pred", 2), hovered=("pred", 5))
+    tags = layout_labels(ctx, 1.0)
+    for a in tags:
+        for b in tags:
+            assert a is b or not a.rect.intersects(b.rect), (a, b)
+    keys = [t.key for t in tags]
+    assert keys[:2] == [("pred", 2), ("pred", 5)]  # the selected first, then the one under the mouse
+    assert len(tags) < len(ovs)  # the others wait for the mouse
+    # apart, every box keeps its tag
+    apart = tuple(
+        Overlay(("pred", i), (i * 60.0, 30.0, i * 60.0 + 20, 60.0), "pending", 0.5, "", None)
+        for i in range(3)
+    )
+    assert len(layout_labels(RenderContext(200, 100, apart), 1.0)) == 3

@@ -126,8 +126,8 @@ def test_a_prediction_of_a_labelled_object_is_shown_as_such_and_agreed(qtbot, la
     pid = c.selected[1]
     pred = labelled.prediction(pid)
     overlay = w.scene.overlay(("pred", pid))
-    assert f"ann {pred.match_annotation_id}" in overlay.note
-    assert c.queue_model.index(0, 3).data() == f"ann {pred.match_annotation_id}"
+    assert f"#{pred.match_annotation_id}" in overlay.note
+    assert c.queue_model.index(0, 3).data() == f"#{pred.match_annotation_id}"
     before = labelled.coco_text()
     qtbot.keyClick(w.view, Qt.Key.Key_A)
     assert labelled.coco_text() == before, "agreement adds no annotation"

@@ -37,6 +37,23 @@ DIMMED_ALPHA = 110
 DIMMED_MASK_OPACITY = 0.45
 # Palette slots of the mask index image (0 = no mask).
 _PALETTE_ORDER = ("pending", "accepted", "rejected", "edited", "gt")
+#: Mask fill of each prediction: its own colour (by prediction id, so it keeps it), so that
+#: neighbouring masks of the same state never read as one blob; boxes and tags keep the state
+#: colours. Ten hues that stay apart for the common colour-vision deficiencies (Okabe-Ito and
+#: Tableau), none of them the selection's yellow.
+INSTANCE_COLORS: tuple[tuple[int, int, int], ...] = (
+    (0, 114, 178),
+    (230, 159, 0),
+    (0, 158, 115),
+    (204, 121, 167),
+    (86, 180, 233),
+    (213, 94, 0),
+    (148, 103, 189),
+    (140, 86, 75),
+    (23, 190, 207),
+    (188, 189, 34),
+)
+_INSTANCE_BASE = len(_PALETTE_ORDER) + 2  # after the state slots and the selection slot
 MASK_ALPHA = 0.45
 HANDLE_NAMES = ("nw", "n", "ne", "e", "se", "s", "sw", "w")
 
@@ -95,10 +112,15 @@ class RenderContext:
     layers: Layers = field(default_factory=Layers)
     threshold: float = 0.0
     selected: Key | None = None
+    hovered: Key | None = None
 
     def with_selected(self, key: Key | None) -> RenderContext:
         """Return a copy with another selection."""
         return replace(self, selected=key)
+
+    def with_hovered(self, key: Key | None) -> RenderContext:
+        """Return a copy with another item under the mouse."""
+        return replace(self, hovered=key)
 
 
 def state_color(state: str) -> QColor:
@@ -179,7 +201,7 @@ def mask_index_image(ctx: RenderContext, step: int = 1) -> np.ndarray:
         for ov in visible_overlays(ctx):
             if ov.mask is None:
                 continue
-            slot = _palette_slot(ov.state)
+            slot = _mask_slot(ov)
             starts, lengths = rle_runs(ov.mask)
             ends = starts + lengths
             c0 = starts // h
@@ -208,6 +230,13 @@ def _palette_slot(state: str) -> int:
         return 1
 
 
+def _mask_slot(ov: Overlay) -> int:
+    """Palette slot of an overlay's mask: a prediction's own colour, an annotation's state colour."""
+    if ov.key[0] == "pred":
+        return _INSTANCE_BASE + ov.key[1] % len(INSTANCE_COLORS)
+    return _palette_slot(ov.state)
+
+
 def palette(alpha: float = MASK_ALPHA) -> np.ndarray:
     """Premultiplied ARGB32 colours of the palette slots (uint32, slot 0 transparent)."""
     colors = [(0, 0, 0, 0)]
@@ -215,6 +244,8 @@ def palette(alpha: float = MASK_ALPHA) -> np.ndarray:
     for name in _PALETTE_ORDER:
         colors.append((*STATE_COLORS[name], a))
     colors.append((*SELECTED_COLOR, round(255 * min(1.0, alpha + 0.15))))
+    for rgb in INSTANCE_COLORS:
+        colors.append((*rgb, a))
     out = np.zeros(len(colors), dtype=np.uint32)
     for i, (r, g, b, al) in enumerate(colors):
         f = al / 255.0
@@ -355,18 +386,18 @@ def paint_overlays(painter: QPainter, ctx: RenderContext, pixel_size: float = 1.
                 painter.drawPolygon(
                     QPolygonF([QPointF(poly[i], poly[i + 1]) for i in range(0, len(poly) - 1, 2)])
                 )
-        if ctx.layers.labels:
-            _paint_labels(painter, ovs, color, px)
     if selected is not None:
         painter.setPen(QPen(QColor(0, 0, 0), 0))
         painter.setBrush(QBrush(QColor(*SELECTED_COLOR)))
         painter.drawRects(list(handle_rects(selected.box, 8 * px).values()))
+    if ctx.layers.labels:
+        _paint_tags(painter, layout_labels(ctx, px), px)
 
 
 def overlay_text(o: Overlay) -> str:
-    """The tag of an overlay: category, score, and its note (box only, matches annotation N)."""
-    text = o.label if o.score is None else f"{o.label} {o.score:.2f}"
-    return f"{text} · {o.note}" if o.note else text
+    """The tag of an overlay: its label (category, id), score, and note (box only, = #74)."""
+    parts = [p for p in (o.label, None if o.score is None else f"{o.score:.2f}", o.note) if p]
+    return " · ".join(parts)
 
 
 def selection_image(ctx: RenderContext) -> tuple[QImage, QRectF] | None:
@@ -404,18 +435,63 @@ def selection_image(ctx: RenderContext) -> tuple[QImage, QRectF] | None:
     return argb_to_qimage(pixels), QRectF(c0, r0, c1 - c0, r1 - r0)
 
 
-def _paint_labels(painter: QPainter, ovs: list[Overlay], color: QColor, px: float) -> None:
-    """Category and score on a tag of the box's colour, above the box (inside when at the top)."""
-    h = 16 * px
-    tags = []
-    for o in ovs:
+LABEL_HEIGHT_PX = 16  # screen pixels of a tag; its width follows its text (7 px a character)
+
+
+@dataclass(frozen=True)
+class Tag:
+    """One label placed on the canvas: where, what, in which colour (image pixels)."""
+
+    rect: QRectF
+    text: str
+    color: tuple[int, int, int]
+    key: Key
+
+
+def _tag_rank(ctx: RenderContext, o: Overlay) -> tuple[int, float]:
+    """Who gets a label first: the selected item, the one under the mouse, then pending by score."""
+    if o.key == ctx.selected:
+        return (0, 0.0)
+    if o.key == ctx.hovered:
+        return (1, 0.0)
+    return (2 if o.state == "pending" else 3, -(o.score or 0.0))
+
+
+def layout_labels(ctx: RenderContext, pixel_size: float = 1.0) -> list[Tag]:
+    """Labels that never pile on each other.
+
+    Each visible item's tag goes above its box (inside it at the photo's top edge), or below the
+    box when above is taken; a tag that would overlap one already placed is left out. So with many
+    small objects the selected, hovered and most doubtful items keep theirs, and the others show
+    theirs on hover. ``pixel_size`` is one screen pixel in image pixels: tags keep their screen
+    size at any zoom.
+    """
+    px = pixel_size
+    h = LABEL_HEIGHT_PX * px
+    placed: list[Tag] = []
+    for o in sorted(visible_overlays(ctx), key=lambda o: _tag_rank(ctx, o)):
         text = overlay_text(o)
-        x0, y0 = o.box[0], o.box[1]
-        ty = y0 - h if y0 - h >= 0 else y0
-        tags.append((QRectF(x0, ty, (7 * len(text) + 8) * px, h), text))
+        if not text:
+            continue
+        w = (7 * len(text) + 8) * px
+        x0, y0, _x1, y1 = o.box
+        color = (
+            SELECTED_COLOR if o.key == ctx.selected else STATE_COLORS.get(o.state, STATE_COLORS["pending"])
+        )
+        for ty in (y0 - h if y0 - h >= 0 else y0, y1):
+            rect = QRectF(x0, ty, w, h)
+            if not any(rect.intersects(t.rect) for t in placed):
+                placed.append(Tag(rect, text, color, o.key))
+                break
+    return placed
+
+
+def _paint_tags(painter: QPainter, tags: list[Tag], px: float) -> None:
+    """Each tag: black text on a box of its item's colour."""
     painter.setPen(Qt.PenStyle.NoPen)
-    painter.setBrush(color)
-    painter.drawRects([r for r, _ in tags])
+    for tag in tags:
+        painter.setBrush(QColor(*tag.color))
+        painter.drawRect(tag.rect)
     painter.setPen(QColor(0, 0, 0))
-    for rect, text in tags:
-        painter.drawText(QPointF(rect.x() + 3 * px, rect.y() + 12 * px), text)
+    for tag in tags:
+        painter.drawText(QPointF(tag.rect.x() + 3 * px, tag.rect.y() + 12 * px), tag.text)

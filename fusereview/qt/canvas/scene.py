@@ -228,8 +228,8 @@ def prediction_note(pred: Any, ann: Any | None, mask: Any) -> str:
     if mask is None:
         parts.append("box only")
     if ann is None and pred.matched and ReviewState(pred.state) is ReviewState.PENDING:
-        kind = "= ann" if pred.match_kind == "match" else "dup of ann"
-        parts.append(f"{kind} {pred.match_annotation_id}")
+        kind = "=" if pred.match_kind == "match" else "repeats"
+        parts.append(f"{kind} #{pred.match_annotation_id}")
     return " · ".join(parts)
 
 
@@ -251,7 +251,10 @@ def build_context(
     an annotation are tagged with it ("= ann 74").
     """
     img = project.image(image_id)
-    cats = {c.id: c.name for c in project.categories()}
+    categories = project.categories()
+    cats = {c.id: c.name for c in categories}
+    # one category: its name on every tag says nothing; ids let "= #74" be found on the photo
+    named = len(categories) > 1
     anns = {a.id: a for a in project.annotations(image_id=image_id)}
     overlays: list[Overlay] = []
     linked: set[int] = set()
@@ -271,7 +274,7 @@ def build_context(
                 box,
                 ReviewState(p.state).value,
                 p.score,
-                cats.get(cat, str(cat)),
+                cats.get(cat, str(cat)) if named else "",
                 mask,
                 note=prediction_note(p, ann, mask),
             )
@@ -294,7 +297,7 @@ def build_context(
                 (x, y, x + w, y + h),
                 state,
                 None,
-                cats.get(a.category_id, "?"),
+                f"#{a.id} {cats.get(a.category_id, '?')}" if named else f"#{a.id}",
                 mask,
                 polys,
                 note=" · ".join(notes),
@@ -408,6 +411,12 @@ class CanvasScene(QGraphicsScene):
     def select(self, key: Key | None) -> None:
         """Select an overlay (``None`` clears the selection)."""
         self.set_context(self.ctx.with_selected(key))
+
+    def hover(self, key: Key | None) -> None:
+        """The item under the mouse (its label is shown even where others crowd)."""
+        if key != self.ctx.hovered:
+            self.ctx = self.ctx.with_hovered(key)
+            self.overlay_item.set_context(self.ctx)
 
     def overlay(self, key: Key | None) -> Overlay | None:
         """The overlay with this key in the current context."""

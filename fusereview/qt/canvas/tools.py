@@ -146,6 +146,7 @@ class SelectTool(Tool):
 
     def move(self, pos: QPointF, event: QGraphicsSceneMouseEvent) -> None:
         if self._drag is None:
+            self.scene.hover(hit_test(self.scene.ctx, pos.x(), pos.y()))
             return
         if self._drag == "vertex" and self._vertex is not None:
             pi, vi = self._vertex

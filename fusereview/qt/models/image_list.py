@@ -23,6 +23,7 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import QImage
 
+from fusereview.core.names import display_names
 from fusereview.core.records import ImageRecord, ReviewState
 
 if TYPE_CHECKING:
@@ -62,6 +63,8 @@ class ImageListModel(QAbstractListModel):
         self.project = project
         self.images: list[ImageRecord] = project.images()
         self.rows = {img.id: i for i, img in enumerate(self.images)}
+        # as the photographer named them (Roboflow's IMG_1_jpg.rf.<hash>.jpg as IMG_1.jpg)
+        self.names = display_names([img.file_name for img in self.images])
         self.counts: dict[int, Counter[str]] = {}
         self._thumbs: dict[int, QImage | None] = {}
         self._pool = (
@@ -127,9 +130,13 @@ class ImageListModel(QAbstractListModel):
         if role == Qt.ItemDataRole.DisplayRole:
             c = self.counts.get(img.id, Counter())
             done = c["accepted"] + c["edited"]
-            return f"{img.file_name}\n{img.split} · {c['pending']} pending · {done} ✓ · {c['rejected']} ✗"
+            return f"{self.names.get(img.file_name, img.file_name)}\n{c['pending']} to review · {done} ✓ {c['rejected']} ✗"
         if role == Qt.ItemDataRole.ToolTipRole:
-            return f"{img.file_name} ({img.width}x{img.height}, {img.split})"
+            c = self.counts.get(img.id, Counter())
+            return (
+                f"{img.file_name}\n{img.width}x{img.height}, {img.split} split\n{c['pending']} pending, "
+                f"{c['accepted']} accepted, {c['edited']} edited, {c['rejected']} rejected"
+            )
         if role == ImageIdRole:
             return img.id
         if role == SplitRole:
@@ -217,4 +224,7 @@ class ImageFilterProxy(QSortFilterProxyModel):
             return False
         if self.split and img.split != self.split:
             return False
-        return not self.text or self.text in img.file_name.lower()
+        if not self.text:
+            return True
+        shown = model.names.get(img.file_name, img.file_name)
+        return self.text in img.file_name.lower() or self.text in shown.lower()

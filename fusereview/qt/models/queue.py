@@ -169,7 +169,7 @@ class QueueModel(QAbstractTableModel):
                 return self.category_names.get(item.category_id, str(item.category_id))
             if col == 2:
                 return f"{item.score:.3f}"
-            return "" if item.match_annotation_id is None else f"ann {item.match_annotation_id}"
+            return "" if item.match_annotation_id is None else f"#{item.match_annotation_id}"
         if role == Qt.ItemDataRole.ToolTipRole and col == 3 and item.match_annotation_id is not None:
             return f"matches annotation {item.match_annotation_id}: accepting records agreement (T takes its geometry)"
         if role == Qt.ItemDataRole.UserRole:

@@ -12,7 +12,9 @@ and ``wait()`` — a running ``QThread`` that is destroyed would abort the proce
 
 from __future__ import annotations
 
+import json
 import math
+import statistics
 import traceback
 from pathlib import Path
 from typing import Any
@@ -36,24 +38,35 @@ from PySide6.QtWidgets import (
 
 from fusereview.core.errors import FusereviewError
 from fusereview.training.losses import COMPONENTS
-from fusereview.training.presets import PRESETS
-from fusereview.training.runs import MetricsFollower, list_runs
+from fusereview.training.presets import PRESET_HELP, PRESETS
+from fusereview.training.runs import MetricsFollower, list_runs, read_metrics
 
 LOSS_KEYS = ("loss", *COMPONENTS)  # the total, then every component the engine logs
 VAL_KEYS = ("AP", "AP50", "AP75")
-_COLOURS = (
-    "w",
-    "r",
-    "g",
-    "b",
-    "c",
-    "m",
-    "y",
-    (255, 140, 0),
-    (150, 150, 255),
-    (255, 105, 180),
-    (160, 110, 60),
-)
+_IOU_OF = {"AP": "0.50:0.95", "AP50": "0.50", "AP75": "0.75"}
+# Tableau's 20 colours (light and dark of ten hues): distinct on the dark plot background for
+# as many loss components as a recipe logs (13 today); beyond 20 they repeat with a dash.
+_PALETTE = (
+    (255, 255, 255), (31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189),
+    (140, 86, 75), (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207), (174, 199, 232),
+    (255, 187, 120), (152, 223, 138), (255, 152, 150), (197, 176, 213), (196, 156, 148), (247, 182, 210),
+    (199, 199, 199), (219, 219, 141),
+)  # fmt: skip
+
+
+def _pen(i: int, width: float = 1) -> Any:
+    """The i-th curve's pen: its own colour, dashed once the palette is used up."""
+    style = Qt.PenStyle.SolidLine if i < len(_PALETTE) else Qt.PenStyle.DashLine
+    return pg.mkPen(_PALETTE[i % len(_PALETTE)], width=width, style=style)
+
+
+def _outside_legend(plot: Any) -> Any:
+    """A legend to the right of the plot's axes, never over its curves."""
+    item = plot.getPlotItem()
+    legend = pg.LegendItem(offset=None, verSpacing=-4)
+    item.layout.addItem(legend, 2, 3)  # row 2 is the view box's row; column 3 is right of it
+    item.layout.setColumnStretchFactor(3, 0)
+    return legend
 
 
 class TrainingWorker(QObject):
@@ -170,13 +183,11 @@ class RunPlots(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         grid = QGridLayout(self)
-        self.loss_plot = pg.PlotWidget(title="loss")
-        self.loss_plot.addLegend(offset=(5, 5))
+        self.loss_plot = pg.PlotWidget(title="loss (moving average of 20 steps)")
         self.lr_plot = pg.PlotWidget(title="learning rate")
-        self.val_plot = pg.PlotWidget(title="validation (bbox)")
-        self.val_plot.addLegend(offset=(5, 5))
-        self.speed_plot = pg.PlotWidget(title="images/s")
-        self.mem_plot = pg.PlotWidget(title="GPU memory (GB)")
+        self.val_plot = pg.PlotWidget(title="validation (boxes)")
+        self.speed_plot = pg.PlotWidget(title="speed")
+        self.mem_plot = pg.PlotWidget(title="GPU memory")
         # the loss (the plot a person watches) is large; the others share the right-hand column
         grid.addWidget(self.loss_plot, 0, 0, 2, 2)
         grid.addWidget(self.val_plot, 0, 2)
@@ -186,22 +197,32 @@ class RunPlots(QWidget):
         grid.setColumnStretch(0, 1)
         grid.setColumnStretch(1, 1)
         grid.setColumnStretch(2, 1)
-        for w in (self.loss_plot, self.lr_plot, self.val_plot, self.speed_plot, self.mem_plot):
+        for w, ylabel in (
+            (self.loss_plot, "loss"),
+            (self.lr_plot, "learning rate"),
+            (self.val_plot, "AP"),
+            (self.speed_plot, "images/s"),
+            (self.mem_plot, "GB"),
+        ):
             w.setLabel("bottom", "epoch")
+            w.setLabel("left", ylabel)
             w.setMinimumHeight(110)
+        # on the CPU there is no GPU memory to plot: the plot appears with the first value
+        self.mem_plot.hide()
+        self.loss_legend = _outside_legend(self.loss_plot)
+        self.val_legend = _outside_legend(self.val_plot)
         self.curves: dict[str, pg.PlotDataItem] = {}
         for i, k in enumerate(LOSS_KEYS):
-            self.curves[k] = self.loss_plot.plot(
-                name=k.replace("loss_", "") if k != "loss" else "total",
-                pen=pg.mkPen(_COLOURS[i], width=2 if k == "loss" else 1),
-            )
-        self.curves["lr"] = self.lr_plot.plot(pen="y")
+            name = k.replace("loss_", "") if k != "loss" else "total"
+            self.curves[k] = self.loss_plot.plot(pen=_pen(i, 2 if k == "loss" else 1))
+            self.loss_legend.addItem(self.curves[k], name)
+        self.curves["lr"] = self.lr_plot.plot(pen=_pen(9))
         for i, k in enumerate(VAL_KEYS):
-            self.curves[f"val_{k}"] = self.val_plot.plot(
-                name=k, pen=_COLOURS[i + 1], symbol="o", symbolSize=5
-            )
-        self.curves["images_per_s"] = self.speed_plot.plot(pen="c")
-        self.curves["gpu_mem_gb"] = self.mem_plot.plot(pen="m")
+            self.curves[f"val_{k}"] = self.val_plot.plot(pen=_pen(i + 1), symbol="o", symbolSize=5)
+            self.curves[f"val_{k}"].setSymbolBrush(_PALETTE[i + 1])
+            self.val_legend.addItem(self.curves[f"val_{k}"], f"{k} (IoU {_IOU_OF[k]})")
+        self.curves["images_per_s"] = self.speed_plot.plot(pen=_pen(10))
+        self.curves["gpu_mem_gb"] = self.mem_plot.plot(pen=_pen(5))
         self.data: dict[str, tuple[list[float], list[float]]] = {k: ([], []) for k in self.curves}
         self.last_step: dict[str, Any] = {}
         self.ended: dict[str, Any] | None = None
@@ -245,6 +266,8 @@ class RunPlots(QWidget):
                         touched.add(f"val_{k}")
             elif kind == "end":
                 self.ended = r
+        if "gpu_mem_gb" in touched and self.mem_plot.isHidden():
+            self.mem_plot.show()
         for k in touched:
             xs, ys = self.data[k]
             # per-step values are noisy (batches of 2 images): what a person reads is the trend
@@ -296,10 +319,11 @@ class TrainingPanel(QWidget):
         # one click should finish in minutes: the frozen-tower preset is the default, the
         # customer's full recipe (hours on a 24 GB card) is one choice away
         self.preset.setCurrentText("fast")
-        self.preset.setToolTip(
-            "fast: vision and text frozen, features cached (minutes); customer: full fine-tuning at the "
-            "model's resolution, the customer's 50-epoch recipe; tiny: from scratch, for tiny models"
-        )
+        self.preset.setToolTip("\n".join(f"{n}: {t}" for n, t in PRESET_HELP.items()))
+        # what the chosen preset does and how long it will take here, before anything starts
+        self.preset_help = QLabel()
+        self.preset_help.setObjectName("preset_help")
+        self.preset_help.setWordWrap(True)
         self.retrain_btn = QPushButton("Retrain")
         self.stop_btn = QPushButton("Stop")
         self.resume_btn = QPushButton("Resume")
@@ -325,6 +349,7 @@ class TrainingPanel(QWidget):
         top.addStretch(1)
         layout = QVBoxLayout(self)
         layout.addLayout(top)
+        layout.addWidget(self.preset_help)
         layout.addWidget(self.status)
         body = QSplitter(Qt.Orientation.Horizontal)
         body.addWidget(self.runs)
@@ -338,6 +363,7 @@ class TrainingPanel(QWidget):
         self.resume_btn.clicked.connect(self.resume_selected)
         self.open_btn.clicked.connect(self._choose_run_folder)
         self.log_scale.toggled.connect(self.plots.set_log_scale)
+        self.preset.currentTextChanged.connect(lambda _: self._explain_preset())
         self.runs.itemActivated.connect(lambda item: self.open_run(Path(item.data(256))))
         self.timer = QTimer(self)
         self.timer.setInterval(1000)
@@ -352,6 +378,35 @@ class TrainingPanel(QWidget):
         self.model_spec = model_spec
         self.refresh_runs()
         self._update_buttons()
+        self._explain_preset()
+
+    def _explain_preset(self) -> None:
+        preset = self.preset.currentText()
+        self.preset_help.setText(f"{preset}: {PRESET_HELP.get(preset, '')}. {self.estimate(preset)}")
+
+    def estimate(self, preset: str) -> str:
+        """How long a run of ``preset`` will take on this machine, from this project's earlier runs.
+
+        The seconds per step measured by the last run of the same preset here, times its number of
+        steps; without such a run, says that the time shows after the first measured steps.
+        """
+        root = self.runs_root()
+        for r in list_runs(root) if root else []:
+            run = Path(r["path"])
+            try:
+                config = json.loads((run / "config.json").read_text())
+            except (OSError, ValueError):
+                continue
+            if config.get("preset") != preset:
+                continue
+            steps = [x for x in read_metrics(run) if x.get("type") == "step" and x.get("step_seconds")]
+            total = steps[-1].get("total_steps") if steps else None
+            if len(steps) < 3 or not total:
+                continue
+            per_step = statistics.median(x["step_seconds"] for x in steps[-50:])
+            minutes = per_step * total / 60
+            return f"About {minutes:.0f} min on this machine ({total} steps at {per_step:.2f} s, measured by {run.name})."
+        return "No earlier run of this preset here: the time it will take shows after its first steps."
 
     def is_training(self) -> bool:
         """Whether a run is going on in this window."""
@@ -373,7 +428,11 @@ class TrainingPanel(QWidget):
         root = self.runs_root()
         for r in list_runs(root) if root else []:
             best = "" if r["best_map"] is None else f", best AP {r['best_map']:.3f}"
-            item = QListWidgetItem(f"{r['name']} ({r['status']}{best})")
+            running = (
+                self.is_training() and self.current_run is not None and Path(r["path"]) == self.current_run
+            )
+            status = "running now" if running else r["status"]
+            item = QListWidgetItem(f"{'▶ ' if running else ''}{r['name']} ({status}{best})")
             item.setData(256, r["path"])
             self.runs.addItem(item)
 
@@ -473,8 +532,11 @@ class TrainingPanel(QWidget):
 
     @Slot(dict)
     def _on_record(self, record: dict) -> None:
+        first = not self.plots.last_step
         self.plots.add([record])
         self._show_status()
+        if first and record.get("type") == "step":
+            self.refresh_runs()  # the run folder exists now: list it, marked as running
 
     def _show_status(self) -> None:
         r = self.plots.last_step
@@ -490,7 +552,7 @@ class TrainingPanel(QWidget):
         sps = r.get("step_seconds")
         cfg_steps = r.get("total_steps")
         if sps and cfg_steps:
-            eta = f", ETA {(cfg_steps - r['step']) * sps / 60:.1f} min"
+            eta = f", about {(cfg_steps - r['step']) * sps / 60:.1f} min left on this machine"
         self.status.setText(
             f"{name}: step {r.get('step')} epoch {r.get('epoch', 0):.2f} loss {r.get('loss', float('nan')):.4f} "
             f"lr {r.get('lr', 0):.2e} {r.get('images_per_s', 0):.1f} img/s"

@@ -188,6 +188,10 @@ class ReviewWorkspace(QWidget):
         self.threshold_slider.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.threshold_label = QLabel("0.00")
         self.threshold_slider.valueChanged.connect(self._threshold_changed)
+        self._threshold_timer = QTimer(self)
+        self._threshold_timer.setSingleShot(True)
+        self._threshold_timer.setInterval(600)
+        self._threshold_timer.timeout.connect(self._store_threshold)
         bar.addWidget(self.threshold_slider)
         bar.addWidget(self.threshold_label)
         bar.addSeparator()
@@ -255,6 +259,12 @@ class ReviewWorkspace(QWidget):
             "refine": BoxTool(self.scene, controller, refine=True),
         }
         self.set_tool("select", quiet=True)
+        stored = controller.project.get_setting("review_threshold")
+        self.threshold_slider.blockSignals(True)
+        self.threshold_slider.setValue(round(float(stored) * 100) if stored else 0)
+        self.threshold_slider.blockSignals(False)
+        self.threshold_label.setText(f"{self.threshold_slider.value() / 100:.2f}")
+        controller.set_threshold(self.threshold_slider.value() / 100)
 
     def detach(self) -> None:
         """Forget the project (its panels are deleted)."""
@@ -365,6 +375,14 @@ class ReviewWorkspace(QWidget):
         self.threshold_label.setText(f"{value / 100:.2f}")
         if self.controller is not None:
             self.controller.set_threshold(value / 100)
+            # the project's review threshold: comparisons and reports take their operating point
+            # from it (evaluation.operating_point); written once the slider rests
+            self._threshold_timer.start()
+
+    def _store_threshold(self) -> None:
+        if self.controller is not None:
+            value = self.threshold_slider.value() / 100
+            self.controller.project.set_setting("review_threshold", value if value > 0 else None)
 
     # --- review sets and evaluation overlays -----------------------------------------------------
     def show_evaluated_image(self, image_id: int, overlays: dict) -> int:
