@@ -119,7 +119,9 @@ def test_a_prediction_of_a_labelled_object_is_shown_as_such_and_agreed(qtbot, la
         {p.id for p in matched}
     )
     panel = w.review.queue_holder.currentWidget()
-    assert f"{len(matched)} matching a label hidden" in panel.count.text()
+    assert (
+        f"{len(matched)} hidden" in panel.count.text() and "match an existing label" in panel.count.toolTip()
+    )
     panel.match.setCurrentIndex(panel.match.findData(True))
     assert c.queue_model.rowCount() == len(matched)
     c.go_to_row(0)

@@ -43,6 +43,7 @@ from PySide6.QtWidgets import (
 )
 
 from fusereview.core.errors import FusereviewError
+from fusereview.core.names import display_name
 from fusereview.evaluation.cocoeval import METRIC_NAMES, Evaluation, format_value, run_evaluation
 from fusereview.evaluation.compare import STATUSES, Comparison, compare
 from fusereview.evaluation.errors import ImageErrors
@@ -480,7 +481,7 @@ class EvaluationPanel(QWidget):
         self.images_table.setRowCount(len(rows))
         for r, e in enumerate(rows):
             values = [
-                e.file_name or str(e.image_id),
+                display_name(e.file_name) if e.file_name else str(e.image_id),
                 e.n_errors,
                 len(e.false_negatives),
                 len(e.false_positives),
@@ -490,6 +491,7 @@ class EvaluationPanel(QWidget):
             for c, v in enumerate(values):
                 item = QTableWidgetItem(str(v))
                 if c == 0:
+                    item.setToolTip(e.file_name or "")
                     item.setData(Qt.ItemDataRole.UserRole, e.image_id)
                     if e.n_errors:
                         item.setForeground(
@@ -624,7 +626,7 @@ class EvaluationPanel(QWidget):
         for r, d in enumerate(rows):
             for c, v in enumerate(
                 (
-                    d.file_name or str(d.image_id),
+                    display_name(d.file_name) if d.file_name else str(d.image_id),
                     d.status,
                     d.counts_a.errors,
                     d.counts_b.errors,

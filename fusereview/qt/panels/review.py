@@ -162,9 +162,14 @@ class ReviewPanel(QWidget):
             self.match.setCurrentIndex(index)
             self.match.blockSignals(False)
         n = self.controller.queue_model.rowCount()
-        text = f"{n:,} pending"
+        text, tip = f"{n:,} pending", ""
         if self.controller.queue_model.filter.matched is False:
             hidden = self.controller.matched_pending_count()
             if hidden:
-                text += f" ({hidden:,} matching a label hidden)"
+                text += f", {hidden:,} hidden"
+                tip = (
+                    f"{hidden:,} more pending predictions match an existing label (same category, IoU ≥ 0.5) "
+                    "and are hidden; 'show: matching a label' lists them"
+                )
         self.count.setText(text)
+        self.count.setToolTip(tip)

@@ -192,8 +192,9 @@ class RunPlots(QWidget):
         grid.addWidget(self.loss_plot, 0, 0, 2, 2)
         grid.addWidget(self.val_plot, 0, 2)
         grid.addWidget(self.lr_plot, 1, 2)
-        grid.addWidget(self.speed_plot, 2, 0)
+        grid.addWidget(self.speed_plot, 2, 0, 1, 3)  # the whole row until there is GPU memory to show
         grid.addWidget(self.mem_plot, 2, 1, 1, 2)
+        self.grid = grid
         grid.setColumnStretch(0, 1)
         grid.setColumnStretch(1, 1)
         grid.setColumnStretch(2, 1)
@@ -206,6 +207,7 @@ class RunPlots(QWidget):
         ):
             w.setLabel("bottom", "epoch")
             w.setLabel("left", ylabel)
+            w.getAxis("left").enableAutoSIPrefix(False)  # "AP (x0.001)" reads as a different number
             w.setMinimumHeight(110)
         # on the CPU there is no GPU memory to plot: the plot appears with the first value
         self.mem_plot.hide()
@@ -267,6 +269,8 @@ class RunPlots(QWidget):
             elif kind == "end":
                 self.ended = r
         if "gpu_mem_gb" in touched and self.mem_plot.isHidden():
+            self.grid.removeWidget(self.speed_plot)
+            self.grid.addWidget(self.speed_plot, 2, 0)
             self.mem_plot.show()
         for k in touched:
             xs, ys = self.data[k]
@@ -333,6 +337,8 @@ class TrainingPanel(QWidget):
         self.status.setWordWrap(True)
         self.runs = QListWidget()
         self.runs.setToolTip("runs of this project: double-click to plot one")
+        self.runs.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.runs.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.plots = RunPlots()
 
         top = QHBoxLayout()
