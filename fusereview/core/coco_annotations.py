@@ -15,7 +15,8 @@ from pycocotools import mask as mask_utils
 
 from fusereview.core import geometry
 from fusereview.core.coco_quirks import clean_segmentations, fix_areas, fix_missing_boxes
-from fusereview.core.coco_report import ID_LIMIT, MISSING, Report, number_rows_ok
+from fusereview.core.coco_report import ID_LIMIT, MISSING, Report, as_float, floats, number_rows_ok
+from fusereview.core.errors import short_repr
 
 # How far (pixels, or this fraction of the image side if larger) a box may poke past the image edge
 # and still be read as rounding (Roboflow writes integer x/y/w/h) and clipped, instead of an error.
@@ -24,6 +25,8 @@ _EDGE_TOLERANCE_FRACTION = 0.01
 
 # Coordinates beyond this are not pixels of any image we accept (50 megapixels at most).
 _MAX_COORD = 1e7
+# An area beyond this is no image's (and an int that large would not fit SQLite's INTEGER).
+_MAX_AREA = _MAX_COORD**2
 
 
 def check_annotations(
@@ -51,6 +54,7 @@ def check_annotations(
     closing: list[int] = []
     bad_segs: set[int] = set()  # malformed polygon lists (reported), never cleaned
     bbox_only = 0
+    no_mask: list[int] = []  # annotations with no usable mask (box only): their area must be the box's
     crowd_missing = 0
     area_missing: list[int] = []
     img_size: list[tuple[int, int] | None] = [None] * len(anns)
@@ -61,7 +65,7 @@ def check_annotations(
             continue
         aid = a.get("id")
         if type(aid) is not int or not -ID_LIMIT <= aid < ID_LIMIT:
-            rep.problem(f"annotations[{i}].id", f"must be an integer, got {aid!r}")
+            rep.problem(f"annotations[{i}].id", f"must be an integer, got {short_repr(aid)}")
         elif aid in seen:
             rep.problem(f"annotations[{i}].id", f"duplicate annotation id {aid}")
         else:
@@ -69,11 +73,11 @@ def check_annotations(
         iid = a.get("image_id")
         size = sizes.get(iid) if type(iid) is int else None
         if size is None and check_refs:
-            rep.problem(f"annotations[{i}].image_id", f"no image with id {iid!r}")
+            rep.problem(f"annotations[{i}].image_id", f"no image with id {short_repr(iid)}")
         img_size[i] = size
         cid = a.get("category_id")
         if check_cats and (type(cid) is not int or cid not in cat_ids):
-            rep.problem(f"annotations[{i}].category_id", f"no category with id {cid!r}")
+            rep.problem(f"annotations[{i}].category_id", f"no category with id {short_repr(cid)}")
         b = a.get("bbox", MISSING)
         if type(b) is list and len(b) == 4:
             box_rows.append(i)
@@ -81,7 +85,7 @@ def check_annotations(
         elif b is MISSING or b is None:
             no_box.append(i)
         else:
-            rep.problem(f"annotations[{i}].bbox", f"must be [x, y, width, height], got {b!r}"[:200])
+            rep.problem(f"annotations[{i}].bbox", f"must be [x, y, width, height], got {short_repr(b)}")
         seg = a.get("segmentation", MISSING)
         t = type(seg)
         if t is list:
@@ -114,10 +118,12 @@ def check_annotations(
                 bad_segs.add(i)
             elif n_good == 0:
                 bbox_only += 1
+                no_mask.append(i)
         elif t is dict:
             rle_rows.append(i)
         elif seg is MISSING or seg is None:
             bbox_only += 1
+            no_mask.append(i)
         else:
             rep.problem(
                 f"annotations[{i}].segmentation",
@@ -128,12 +134,22 @@ def check_annotations(
             crowd_missing += 1
             a["iscrowd"] = 0
         elif crowd not in (0, 1) or type(crowd) is bool:
-            rep.problem(f"annotations[{i}].iscrowd", f"must be 0 or 1, got {crowd!r}")
+            rep.problem(f"annotations[{i}].iscrowd", f"must be 0 or 1, got {short_repr(crowd)}")
         area = a.get("area", MISSING)
         if area is MISSING or area is None:
             area_missing.append(i)
-        elif type(area) not in (int, float) or not math.isfinite(area) or area < 0:
-            rep.problem(f"annotations[{i}].area", f"must be a non-negative number, got {area!r}")
+        elif (
+            type(area) not in (int, float)
+            or not math.isfinite(as_float(area))
+            or area < 0
+            or area > _MAX_AREA
+        ):
+            rep.problem(
+                f"annotations[{i}].area",
+                f"must be a non-negative number of sensible size, got {short_repr(area)}",
+            )
+        elif area == 0:
+            rep.problem(f"annotations[{i}].area", "is 0: a label with no area is never valid")
 
     n = len(anns)
     # ---- boxes, all at once -----------------------------------------------------------------
@@ -145,23 +161,31 @@ def check_annotations(
         else:
             ok = number_rows_ok(box_vals)
         for r in rows[~ok]:
-            rep.problem(f"annotations[{r}].bbox", f"must be 4 numbers, got {anns[r]['bbox']!r}"[:200])
-        arr = np.array([v for v, good in zip(box_vals, ok, strict=True) if good], dtype=np.float64).reshape(
-            -1, 4
-        )
+            rep.problem(f"annotations[{r}].bbox", f"must be 4 numbers, got {short_repr(anns[r]['bbox'])}")
+        good_vals = [v for v, good in zip(box_vals, ok, strict=True) if good]
+        arr = floats(lambda: itertools.chain.from_iterable(good_vals), 4 * len(good_vals)).reshape(-1, 4)
         rows = rows[ok]
         finite = np.isfinite(arr).all(axis=1)
         for r in rows[~finite]:
             rep.problem(
-                f"annotations[{r}].bbox", f"has a value that is not a finite number: {anns[r]['bbox']!r}"
+                f"annotations[{r}].bbox",
+                f"has a value that is not a finite number: {short_repr(anns[r]['bbox'])}",
             )
         rows, arr = rows[finite], arr[finite]
         neg = (arr[:, 2] < 0) | (arr[:, 3] < 0)
         for r in rows[neg]:
             rep.problem(
-                f"annotations[{r}].bbox", f"width and height must not be negative: {anns[r]['bbox']!r}"
+                f"annotations[{r}].bbox",
+                f"width and height must not be negative: {short_repr(anns[r]['bbox'])}",
             )
         rows, arr = rows[~neg], arr[~neg]
+        empty = (arr[:, 2] == 0) | (arr[:, 3] == 0)
+        for r in rows[empty]:
+            rep.problem(
+                f"annotations[{r}].bbox",
+                f"has zero width or height: {short_repr(anns[r]['bbox'])} (a label with no area is never valid)",
+            )
+        rows, arr = rows[~empty], arr[~empty]
         boxes[rows] = arr
         check_box_edges(anns, rep, rows, arr, img_size)
     # ---- polygons, all at once --------------------------------------------------------------
@@ -191,22 +215,63 @@ def check_annotations(
         except geometry.SegmentationError as exc:
             rep.problem(f"annotations[{i}].segmentation", str(exc))
             continue
+        except (OverflowError, ValueError, MemoryError):  # sizes of 400 digits (only with no image known)
+            rep.problem(f"annotations[{i}].segmentation", "RLE size or counts out of any image's range")
+            continue
         if isinstance(seg.get("counts"), list):
             n_uncompressed += 1
             anns[i]["segmentation"] = {"size": list(rle["size"]), "counts": rle["counts"].decode("ascii")}
         elif isinstance(seg.get("counts"), bytes):
             seg["counts"] = seg["counts"].decode("ascii")
         rle_area[i] = float(mask_utils.area(rle))
+        if rle_area[i] == 0:
+            rep.problem(
+                f"annotations[{i}].segmentation",
+                "mask is empty (0 pixels): a label with no area is never valid",
+            )
     if n_uncompressed:
         rep.quirk("annotations", f"uncompressed RLE masks: {n_uncompressed} (stored compressed)")
     if bbox_only:
         rep.quirk("annotations", f"annotations without a mask (bbox only): {bbox_only}")
     if crowd_missing:
         rep.quirk("annotations", f"annotations without 'iscrowd': {crowd_missing} (set to 0)")
+    _check_empty_masks(anns, rep, poly_ann, poly_area, bad_coords | bad_segs)
+    _check_box_only_areas(anns, rep, no_mask, boxes)
     fix_missing_boxes(anns, rep, no_box, boxes)
     fix_areas(anns, rep, boxes, poly_area, rle_area, area_missing)
     if seen and min(seen) == 0:
         rep.quirk("annotations", "annotation ids start at 0 (kept; remapped wherever pycocotools evaluates)")
+
+
+def _check_empty_masks(
+    anns: list[Any], rep: Report, poly_ann: list[int], poly_area: np.ndarray, skip: set[int]
+) -> None:
+    """Polygons that enclose nothing (every point on one line): the label has no area."""
+    for i in sorted(set(poly_ann) - skip):
+        if poly_area[i] == 0:
+            rep.problem(
+                f"annotations[{i}].segmentation",
+                "polygons enclose no area (mask is empty): a label with no area is never valid",
+            )
+
+
+def _check_box_only_areas(anns: list[Any], rep: Report, no_mask: list[int], boxes: np.ndarray) -> None:
+    """A label without a mask is its box: an ``area`` other than width x height claims a mask it lacks.
+
+    (Evaluation buckets objects by ``area``; a box-only label whose area says 7 pixels while its box
+    holds 400 is silently put in the wrong bucket, or is what is left of an empty mask.)
+    """
+    for i in no_mask:
+        area = anns[i].get("area")
+        if type(area) not in (int, float) or not 0 < area <= _MAX_AREA or not np.isfinite(boxes[i]).all():
+            continue  # missing (computed from the box) or already reported
+        box_area = float(boxes[i, 2] * boxes[i, 3])
+        if abs(area - box_area) > max(1.0, 0.02 * box_area):
+            rep.problem(
+                f"annotations[{i}].area",
+                f"area {short_repr(area)} claims a mask, but the segmentation is empty (a box-only label "
+                f"has area = width x height = {box_area:g})",
+            )
 
 
 def check_box_edges(
@@ -225,7 +290,7 @@ def check_box_edges(
     for r, (w, h) in zip(rows[far], wh[far], strict=True):
         rep.problem(
             f"annotations[{r}].bbox",
-            f"box {anns[r]['bbox']!r} goes outside the {int(w)}x{int(h)} image by more than rounding "
+            f"box {short_repr(anns[r]['bbox'])} goes outside the {int(w)}x{int(h)} image by more than rounding "
             "(is the image's width/height right?)",
         )
     past = ~far & ((x0 < 0) | (y0 < 0) | (x1 > wh[:, 0]) | (y1 > wh[:, 1]))
@@ -261,7 +326,7 @@ def polygon_areas(
         lengths, owner = lengths[ok], owner[ok]
         if not polys:
             return np.zeros(n), bad
-    flat = np.fromiter(itertools.chain.from_iterable(polys), dtype=np.float64, count=int(lengths.sum()))
+    flat = floats(lambda: itertools.chain.from_iterable(polys), int(lengths.sum()))
     starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
     # Finite and of a size an image can have (1e30 would overflow the area to inf).
     finite_per_poly = np.logical_and.reduceat(np.isfinite(flat) & (np.abs(flat) < _MAX_COORD), starts)
@@ -271,6 +336,7 @@ def polygon_areas(
                 f"annotations[{owner[k]}].segmentation",
                 "polygon has a coordinate that is not a finite number of sensible size",
             )
+            bad.add(int(owner[k]))
         flat = np.where(
             np.isfinite(flat) & (np.abs(flat) < _MAX_COORD), flat, 0.0
         )  # reported; keep the maths quiet

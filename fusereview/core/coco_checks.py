@@ -6,15 +6,15 @@ checked in :mod:`fusereview.core.coco_annotations`.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from fusereview.core.coco_annotations import check_annotations
 from fusereview.core.coco_layout import NON_FINITE_KEY
 from fusereview.core.coco_model import CocoSplit, looks_like_placeholder
 from fusereview.core.coco_paths import unsafe_file_name
-from fusereview.core.coco_report import MISSING, Report, as_int_size, is_int, plural
-from fusereview.core.errors import Problem
+from fusereview.core.coco_report import MISSING, Report, as_int_size, has_lone_surrogate, is_int, plural
+from fusereview.core.coco_values import SURROGATE, check_kept_values, report_non_finite
+from fusereview.core.errors import Problem, short_repr
 
 
 def check_categories(data: dict[str, Any], rep: Report) -> set[int]:
@@ -33,14 +33,16 @@ def check_categories(data: dict[str, Any], rep: Report) -> set[int]:
             continue
         cid = c.get("id")
         if not is_int(cid):
-            rep.problem(f"{where}.id", f"must be an integer, got {cid!r}")
+            rep.problem(f"{where}.id", f"must be an integer, got {short_repr(cid)}")
         elif cid in ids:
             rep.problem(f"{where}.id", f"duplicate category id {cid}")
         else:
             ids.add(cid)
         name = c.get("name")
         if not isinstance(name, str) or not name.strip():
-            rep.problem(f"{where}.name", f"must be a non-empty string, got {name!r}")
+            rep.problem(f"{where}.name", f"must be a non-empty string, got {short_repr(name)}")
+        elif has_lone_surrogate(name):
+            rep.problem(f"{where}.name", f"{short_repr(name)}: {SURROGATE}")
     return ids
 
 
@@ -64,7 +66,7 @@ def check_images(data: dict[str, Any], rep: Report) -> dict[int, tuple[int, int]
         iid = im.get("id")
         ok = True
         if not is_int(iid):
-            rep.problem(f"{where}.id", f"must be an integer, got {iid!r}")
+            rep.problem(f"{where}.id", f"must be an integer, got {short_repr(iid)}")
             ok = False
         elif iid in seen:
             rep.problem(f"{where}.id", f"duplicate image id {iid}")
@@ -73,20 +75,24 @@ def check_images(data: dict[str, Any], rep: Report) -> dict[int, tuple[int, int]
             seen.add(iid)
         name = im.get("file_name")
         if not isinstance(name, str) or not name.strip():
-            rep.problem(f"{where}.file_name", f"must be a non-empty string, got {name!r}")
+            rep.problem(f"{where}.file_name", f"must be a non-empty string, got {short_repr(name)}")
+        elif has_lone_surrogate(name):
+            rep.problem(f"{where}.file_name", f"{short_repr(name)}: {SURROGATE}")
         else:
             why = unsafe_file_name(name)
             if why:
-                rep.problem(f"{where}.file_name", f"{why}: {name!r}")
+                rep.problem(f"{where}.file_name", f"{why}: {short_repr(name)}")
             elif name in names:
-                rep.problem(f"{where}.file_name", f"{name!r} is listed twice (also images[{names[name]}])")
+                rep.problem(
+                    f"{where}.file_name", f"{short_repr(name)} is listed twice (also images[{names[name]}])"
+                )
             else:
                 names[name] = i
         w, h = as_int_size(im.get("width")), as_int_size(im.get("height"))
         if w is None:
-            rep.problem(f"{where}.width", f"must be a positive integer, got {im.get('width')!r}")
+            rep.problem(f"{where}.width", f"must be a positive integer, got {short_repr(im.get('width'))}")
         if h is None:
-            rep.problem(f"{where}.height", f"must be a positive integer, got {im.get('height')!r}")
+            rep.problem(f"{where}.height", f"must be a positive integer, got {short_repr(im.get('height'))}")
         if w is not None and h is not None:
             if type(im["width"]) is float or type(im["height"]) is float:
                 im["width"], im["height"] = w, h
@@ -118,31 +124,14 @@ def check_coco(data: dict[str, Any], label: str) -> tuple[list[Problem], list[Pr
             if isinstance(c, dict) and looks_like_placeholder(c) and c.get("id") not in used:
                 rep.quirk(
                     f"categories[{i}]",
-                    f"placeholder class {c.get('name')!r} (id 0, supercategory 'none') is used by no "
+                    f"placeholder class {short_repr(c.get('name'))} (id 0, supercategory 'none') is used by no "
                     "annotation: hidden, kept on export",
                 )
+    check_kept_values(data, rep)
     if non_finite:
         report_non_finite(data, rep)
     rep.finish()
     return rep.problems, rep.quirks
-
-
-def report_non_finite(data: dict[str, Any], rep: Report) -> None:
-    """Report NaN / Infinity in fields not checked above (unknown fields too: they are written back)."""
-    reported = [p.where for p in rep.problems]
-
-    def walk(node: Any, where: str) -> None:
-        if isinstance(node, float) and not math.isfinite(node):
-            if not any(where == r or where.startswith((r + ".", r + "[")) for r in reported):
-                rep.problem(where, f"{node} is not a JSON number (NaN and Infinity are not allowed)")
-        elif isinstance(node, dict):
-            for k, v in node.items():
-                walk(v, f"{where}.{k}" if where else str(k))
-        elif isinstance(node, list):
-            for i, v in enumerate(node):
-                walk(v, f"{where}[{i}]")
-
-    walk(data, "")
 
 
 def check_categories_agree(splits: list[CocoSplit]) -> list[Problem]:
@@ -162,7 +151,7 @@ def check_categories_agree(splits: list[CocoSplit]) -> list[Problem]:
                     Problem(
                         str(split.json_path),
                         f"categories[{i}].name",
-                        f"category id {c['id']} is {c['name']!r} here but {seen[0]!r} in split {seen[1]!r}",
+                        f"category id {c['id']} is {short_repr(c['name'])} here but {short_repr(seen[0])} in split {short_repr(seen[1])}",
                     )
                 )
     return problems

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -99,6 +100,17 @@ def pick_image_dir(json_path: Path, data: dict[str, Any]) -> Path:
 # ---------------------------------------------------------------------------------------- reading
 
 
+def _huge_integer_at(raw: bytes) -> str:
+    match = re.search(rb"[0-9]{4301,}", raw)
+    if match is None:
+        return "a number with more than 4300 digits"
+    line = raw.count(b"\n", 0, match.start()) + 1
+    column = match.start() - (raw.rfind(b"\n", 0, match.start()) + 1) + 1
+    return (
+        f"a number with more than 4300 digits ({match.end() - match.start()}) at line {line}, column {column}"
+    )
+
+
 def read_json(json_path: Path) -> tuple[dict[str, Any] | None, list[Problem]]:
     label = str(json_path)
     try:
@@ -125,6 +137,9 @@ def read_json(json_path: Path) -> tuple[dict[str, Any] | None, list[Problem]]:
         return None, [Problem(label, "", "not valid JSON: the file is not UTF-8 text")]
     except RecursionError:
         return None, [Problem(label, "", "not valid JSON: nested too deeply")]
+    except ValueError:
+        # Python refuses to convert integers of more than 4300 digits (a denial-of-service guard).
+        return None, [Problem(label, "", f"not valid JSON for any COCO reader: {_huge_integer_at(raw)}")]
     if isinstance(data, dict) and constants:
         data[NON_FINITE_KEY] = True  # check_coco reports where they are, then removes the mark
     if not isinstance(data, dict):

@@ -13,7 +13,7 @@ from fusereview.core.coco_checks import check_categories_agree, check_coco
 from fusereview.core.coco_layout import discover, pick_image_dir, read_json
 from fusereview.core.coco_model import CocoSplit, Dataset
 from fusereview.core.coco_paths import resolve_image_path, unsafe_file_name
-from fusereview.core.coco_report import as_int_size
+from fusereview.core.coco_report import as_int_size, cap_problems, has_lone_surrogate
 from fusereview.core.errors import DatasetError, Problem
 
 
@@ -128,6 +128,7 @@ def check_dataset(
         and isinstance(im.get("file_name"), str)
         and im["file_name"].strip()
         and not unsafe_file_name(im["file_name"])  # already reported
+        and not has_lone_surrogate(im["file_name"])  # already reported
     ]
     for k, (split, i, im) in enumerate(todo):
         if progress is not None and (k % 50 == 0):
@@ -154,4 +155,4 @@ def check_dataset(
             problems.append(Problem(label, where, f"{exc.path}: {exc.reason}"))
     if progress is not None:
         progress(len(todo), len(todo))
-    return dataset, problems
+    return dataset, cap_problems(problems)

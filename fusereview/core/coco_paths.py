@@ -9,7 +9,7 @@ import os
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import TYPE_CHECKING
 
-from fusereview.core.errors import DatasetError, Problem
+from fusereview.core.errors import DatasetError, Problem, short_repr
 
 if TYPE_CHECKING:
     from fusereview.core.coco_model import CocoSplit
@@ -47,15 +47,17 @@ def resolve_image_path(split: CocoSplit, file_name: str) -> Path:
     """
     label = str(split.json_path)
     if not isinstance(file_name, str) or not file_name.strip():
-        raise DatasetError([Problem(label, "file_name", f"must be a non-empty string, got {file_name!r}")])
+        raise DatasetError(
+            [Problem(label, "file_name", f"must be a non-empty string, got {short_repr(file_name)}")]
+        )
     why = unsafe_file_name(file_name)
     if why:
-        raise DatasetError([Problem(label, "file_name", f"{why}: {file_name!r}")])
+        raise DatasetError([Problem(label, "file_name", f"{why}: {short_repr(file_name)}")])
     path = split.image_dir / file_name
     root = split.root or split.json_path.parent
     # Lexical check as a second fence (symlinks the user placed inside the dataset are allowed).
     if os.path.commonpath([os.path.abspath(path), os.path.abspath(root)]) != os.path.abspath(root):
         raise DatasetError(
-            [Problem(label, "file_name", f"file name leaves the dataset folder: {file_name!r}")]
+            [Problem(label, "file_name", f"file name leaves the dataset folder: {short_repr(file_name)}")]
         )
     return path

@@ -6,13 +6,14 @@ untouched annotation looks like on export afterwards is ADR 0002.
 
 from __future__ import annotations
 
+import functools
 import itertools
 from typing import Any
 
 import numpy as np
 
 from fusereview.core import geometry
-from fusereview.core.coco_report import Report
+from fusereview.core.coco_report import Report, as_float, floats
 
 
 def clean_segmentations(anns: list[Any], rows: list[int], skip: set[int]) -> None:
@@ -44,8 +45,9 @@ def fix_missing_boxes(anns: list[Any], rep: Report, no_box: list[int], boxes: np
         seg = anns[i].get("segmentation")
         box = None
         if type(seg) is list and seg and all_numbers(seg):
-            pts = np.array(list(itertools.chain.from_iterable(seg)), dtype=np.float64).reshape(-1, 2)
-            if len(pts):
+            flat = floats(functools.partial(itertools.chain.from_iterable, seg))
+            pts = flat.reshape(-1, 2) if len(flat) % 2 == 0 else flat[:0].reshape(0, 2)  # odd: reported
+            if len(pts) and np.isfinite(pts).all():
                 lo, hi = pts.min(axis=0), pts.max(axis=0)
                 box = [float(lo[0]), float(lo[1]), float(hi[0] - lo[0]), float(hi[1] - lo[1])]
         elif type(seg) is dict:
@@ -83,7 +85,7 @@ def fix_areas(
     box_area = boxes[:, 2] * boxes[:, 3]
     given = np.array(
         [
-            v if (type(v) is int or type(v) is float) else np.nan
+            as_float(v) if (type(v) is int or type(v) is float) else np.nan
             for v in (a.get("area") if type(a) is dict else None for a in anns)
         ],
         dtype=np.float64,

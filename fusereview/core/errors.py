@@ -18,7 +18,7 @@ def one_line(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
     return flat
 
 
-def short_repr(value: object, limit: int = 80) -> str:
+def short_repr(value: object, limit: int = 200) -> str:
     """``repr(value)`` cut to ``limit`` characters: what error messages echo from a file."""
     try:
         text = repr(value)
