@@ -27,20 +27,46 @@ _SPLIT_FOLDERS: tuple[tuple[str, str], ...] = (
 NON_FINITE_KEY = "\x00fusereview-non-finite"
 
 
-def _split_name_for_file(json_path: Path) -> str:
+# Characters no folder name may hold on some platform (the split name becomes an export folder).
+_UNSAFE_NAME_CHARS = re.compile(r'[\x00-\x1f/\\:*?"<>|]')
+
+
+def safe_split_name(raw: str) -> str:
+    """``raw`` as a name that is one harmless folder: never ``..``, ``.``, empty, or with separators.
+
+    A file named ``...json`` would otherwise be split ``..``, and ``export --out DIR`` would write
+    ``DIR/../_annotations.coco.json``.
+    """
+    # undecodable bytes of a file name arrive as lone surrogates: no database or file system takes them
+    name = raw.encode("utf-8", "replace").decode("utf-8")
+    name = _UNSAFE_NAME_CHARS.sub("_", name).strip().strip(".").strip()
+    return name or "dataset"
+
+
+def _split_name_for_file(json_path: Path, quirks: list[Problem]) -> str:
     if json_path.name == ROBOFLOW_JSON:
         folder = json_path.parent.name
         return dict(_SPLIT_FOLDERS).get(folder, folder or "dataset")
-    return json_path.name[: -len(".json")] if json_path.name.lower().endswith(".json") else json_path.stem
+    raw = json_path.name[: -len(".json")] if json_path.name.lower().endswith(".json") else json_path.stem
+    name = safe_split_name(raw)
+    if name != raw:
+        quirks.append(
+            Problem(
+                str(json_path),
+                "",
+                f"split name {raw!r} (from the file name) is not a safe folder name; using {name!r}",
+            )
+        )
+    return name
 
 
 def discover(path: Path) -> tuple[Path, str, list[tuple[str, Path]], list[Problem]]:
     """Find the json files of a dataset: (root, layout, [(split name, json path)], quirks)."""
     if not path.exists():
         raise DatasetError([Problem(str(path), "", "no such file or folder")])
-    if path.is_file():
-        return path.parent, "single", [(_split_name_for_file(path), path)], []
     quirks: list[Problem] = []
+    if path.is_file():
+        return path.parent, "single", [(_split_name_for_file(path, quirks), path)], quirks
     found: list[tuple[str, Path]] = []
     problems: list[Problem] = []
     for folder, name in _SPLIT_FOLDERS:
@@ -63,7 +89,7 @@ def discover(path: Path) -> tuple[Path, str, list[tuple[str, Path]], list[Proble
         return path, "roboflow", found, quirks
     candidates = [path / ROBOFLOW_JSON] if (path / ROBOFLOW_JSON).is_file() else sorted(path.glob("*.json"))
     if len(candidates) == 1:
-        return path, "single", [(_split_name_for_file(candidates[0]), candidates[0])], quirks
+        return path, "single", [(_split_name_for_file(candidates[0], quirks), candidates[0])], quirks
     if not candidates:
         raise DatasetError(
             [

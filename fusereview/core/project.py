@@ -29,11 +29,14 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import os
+import shutil
 import sqlite3
 from pathlib import Path
 from typing import Any
 
+from fusereview.core.errors import disk_full
 from fusereview.core.events import Event, EventHub
 from fusereview.core.project_annotations import AnnotationsMixin
 from fusereview.core.project_export import (
@@ -56,6 +59,7 @@ from fusereview.core.project_schema import (
     busy_error,
     create_schema,
     is_locked_error,
+    is_read_only_error,
     now_utc,
 )
 from fusereview.core.records import (
@@ -68,6 +72,8 @@ __all__ = ["DB_NAME", "Project", "ProjectError", "UnknownIdError", "default_proj
 
 _PROJECT_FOLDERS = ("runs", "models", "exports")
 _RUN_FIELDS = ("status", "best_metric", "best_model_path", "config")
+
+log = logging.getLogger(__name__)
 
 
 def default_project_dir(dataset_path: str | Path) -> Path:
@@ -105,6 +111,11 @@ class Project(AnnotationsMixin, PredictionsMixin):
         self._split_dirs = dict(db.read("SELECT name, image_dir FROM splits"))
         self._split_json = dict(db.read("SELECT name, json_path FROM splits"))
         self._data_version = self._read_data_version()
+
+    @property
+    def read_only(self) -> bool:
+        """Whether the project was opened for viewing only (its folder is on read-only media)."""
+        return self._db.read_only
 
     @property
     def db(self) -> Database:
@@ -156,6 +167,7 @@ class Project(AnnotationsMixin, PredictionsMixin):
             root.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise ProjectError(f"{root}: cannot create the project folder ({exc.strerror or exc})") from None
+        _check_room_for_import(root, dataset, made_root)
         tmp = root / f".{DB_NAME}.importing-{os.getpid()}"
         for leftover in (tmp, Path(f"{tmp}-wal"), Path(f"{tmp}-shm")):
             leftover.unlink(missing_ok=True)
@@ -220,7 +232,14 @@ class Project(AnnotationsMixin, PredictionsMixin):
                 f"{root}: no project here (no {DB_NAME}); create one with `fusereview import DATASET`"
             )
         try:
-            db = Database(db_path, str(root), busy_timeout)
+            try:
+                db = Database(db_path, str(root), busy_timeout)
+            except sqlite3.OperationalError as exc:
+                if not is_read_only_error(exc):
+                    raise
+                # read-only media (a mounted backup, a CD, a share): open it for viewing
+                db = Database(db_path, str(root), busy_timeout, read_only=True)
+                log.warning("%s is read-only: the project is open for viewing only", root)
             row = db.read_one("SELECT value FROM meta WHERE key = 'schema_version'")
         except sqlite3.OperationalError as exc:
             if is_locked_error(exc):
@@ -551,7 +570,7 @@ class Project(AnnotationsMixin, PredictionsMixin):
         names = [split] if split is not None else self.splits()
         # all splits validated before any is replaced: a failure leaves the whole folder as it was
         files = [(self.coco_text(n, only_reviewed=only_reviewed), out / n / ROBOFLOW_JSON) for n in names]
-        return write_texts_atomic(files)
+        return write_texts_atomic(files, inside=out)
 
     def counts(self) -> dict[str, int]:
         """How many images, annotations and predictions (by state) the project holds."""
@@ -564,3 +583,17 @@ class Project(AnnotationsMixin, PredictionsMixin):
         for state, n in self._db.read("SELECT state, COUNT(*) FROM predictions GROUP BY state"):
             out[state] = n
         return out
+
+
+def _check_room_for_import(root: Path, dataset: Any, made_root: bool) -> None:
+    """Refuse an import that cannot fit before writing anything (the database holds the json text)."""
+    try:
+        needed = sum(Path(s.json_path).stat().st_size for s in dataset.splits.values())
+        free = shutil.disk_usage(root).free
+    except (OSError, AttributeError):
+        return  # cannot tell: SQLite's own "disk full" is still turned into a clear error
+    if needed > free:
+        if made_root:
+            with contextlib.suppress(OSError):
+                root.rmdir()  # a failed import leaves no trace, not even the folder
+        raise disk_full(root, needed)
