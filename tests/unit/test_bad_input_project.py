@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -76,14 +77,21 @@ def test_export_refuses_a_split_that_would_leave_the_target(tmp_path: Path) -> N
 # ---------------------------------------------------------------------------------- defect 7
 
 
-def test_export_when_the_disk_is_full_changes_nothing(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def exported(tmp_path: Path) -> Iterator[tuple[Project, Path, dict[str, bytes]]]:
+    """A project exported once, then changed: (project, export folder, its files before)."""
     project = make_project(tmp_path)
     out = tmp_path / "export"
     project.export_coco(out)
     project.add_annotation(project.images("train")[0].id, 1, bbox=[1, 1, 2, 2])
-    before = _files(out)
+    yield project, out, _files(out)
+    project.close()
+
+
+def test_export_when_the_disk_is_full_changes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, exported: tuple[Project, Path, dict[str, bytes]]
+) -> None:
+    project, out, before = exported
     monkeypatch.setattr(shutil, "disk_usage", lambda p: shutil._ntuple_diskusage(10**9, 10**9, 100))  # type: ignore[attr-defined]
     with pytest.raises(DiskFullError, match=r"disk full: \d+ MB needed at "):
         project.export_coco(out)
@@ -92,17 +100,12 @@ def test_export_when_the_disk_is_full_changes_nothing(
     with pytest.raises(DiskFullError):
         project.export_coco(tmp_path / "fresh")
     assert not (tmp_path / "fresh").exists()
-    project.close()
 
 
 def test_export_whose_backup_copy_fails_leaves_no_empty_backup(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    monkeypatch: pytest.MonkeyPatch, exported: tuple[Project, Path, dict[str, bytes]]
 ) -> None:
-    project = make_project(tmp_path)
-    out = tmp_path / "export"
-    project.export_coco(out)
-    project.add_annotation(project.images("train")[0].id, 1, bbox=[1, 1, 2, 2])
-    before = _files(out)
+    project, out, before = exported
 
     def no_link(src: object, dst: object) -> None:
         raise OSError(errno.EXDEV, "Invalid cross-device link")
@@ -116,7 +119,6 @@ def test_export_whose_backup_copy_fails_leaves_no_empty_backup(
     with pytest.raises(DiskFullError, match="disk full"):
         project.export_coco(out)
     assert _files(out) == before  # no 0-byte .bak, no .tmp, every split as it was
-    project.close()
 
 
 def test_export_write_error_enospc_is_disk_full(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
