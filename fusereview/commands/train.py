@@ -56,7 +56,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run the command."""
     from fusereview.training.engine import Trainer, load_train_data
-    from fusereview.training.hooks import ConsoleProgress
+    from fusereview.training.hooks import ConsoleProgress, RegisterRun
     from fusereview.training.presets import preset_config
     from fusereview.training.runs import new_run_dir
 
@@ -113,12 +113,21 @@ def run(args: argparse.Namespace) -> int:
         run_dir = args.run_dir or new_run_dir(runs_root, args.preset)
         data = project if project is not None else load_train_data(source)
         trainer = Trainer(data, args.model, cfg, run_dir, hooks=[ConsoleProgress()], project=project)
-    run_id = None
+    register = None
     if project is not None and not distributed:
-        run_id = project.add_run(
-            run_dir, {"preset": args.preset, "model": args.model, "resume": args.resume is not None}
+        # the runs row is added once the run has started (its folder exists): a model that does
+        # not load must not leave a row stuck at "created"
+        register = RegisterRun(
+            project, run_dir, {"preset": args.preset, "model": args.model, "resume": args.resume is not None}
         )
-    result = trainer.train()
+        trainer.hooks.append(register)
+    try:
+        result = trainer.train()
+    except BaseException:
+        if register is not None and register.run_id is not None:
+            project.update_run(register.run_id, status="failed")  # type: ignore[union-attr]
+        raise
+    run_id = register.run_id if register is not None else None
     if project is not None and run_id is not None:
         project.update_run(
             run_id,

@@ -38,6 +38,7 @@ from typing import Any
 
 from fusereview.core.errors import disk_full
 from fusereview.core.events import Event, EventHub
+from fusereview.core.file_checks import UnreadableFileError, check_regular_file
 from fusereview.core.project_annotations import AnnotationsMixin
 from fusereview.core.project_export import (
     ROBOFLOW_JSON,
@@ -384,9 +385,10 @@ class Project(AnnotationsMixin, PredictionsMixin):
         """``(content_hash, stat)`` of the image file now, or ``None`` if the file is missing."""
         path = self.image_path(image_id)
         try:
-            st = path.stat()
-        except FileNotFoundError:
-            return None
+            # a FIFO or a link to /dev/zero would hang or exhaust memory in read_bytes below
+            st = check_regular_file(path)
+        except (FileNotFoundError, UnreadableFileError, ValueError):
+            return None  # not cacheable; loading the image reports what is wrong with it
         stat = f"{st.st_size}:{st.st_mtime_ns}"
         row = self._db.read_one("SELECT content_hash, hash_stat FROM images WHERE id = ?", (image_id,))
         if row and row[0] and row[1] == stat:
@@ -403,7 +405,7 @@ class Project(AnnotationsMixin, PredictionsMixin):
         """
         current = self._current_hash(image_id)
         if current is None:
-            raise ProjectError(f"{self.image_path(image_id)}: image file not found")
+            raise ProjectError(f"{self.image_path(image_id)}: image file missing, or not a regular file")
         return current[0]
 
     def categories(self) -> list[Category]:

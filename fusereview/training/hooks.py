@@ -57,7 +57,9 @@ class MetricsWriter(HookBase):
             trainer.run.append(trainer.last_validation)
 
     def after_train(self, trainer: Trainer) -> None:
-        if trainer.is_main and trainer.result is not None:
+        # a run that failed in setup (a model that would not load, a run folder that could not be
+        # made) has no metrics.jsonl to append to: its error is the one to report, not ours
+        if trainer.is_main and trainer.result is not None and trainer.started:
             r = trainer.result
             trainer.run.append(
                 {
@@ -117,6 +119,28 @@ class ConsoleProgress(HookBase):
         if trainer.is_main and trainer.result is not None:
             self.stream.write(f"\n{trainer.result.status}: {trainer.result.message}\n")
             self.stream.flush()
+
+
+class RegisterRun(HookBase):
+    """Add the project's ``runs`` row when the run starts (setup done, run folder written).
+
+    Registering before ``train()`` left a row stuck at "created" for every run that failed in
+    setup (a model that does not load, a run folder that cannot be made).
+
+    Parameters
+    ----------
+    project:
+        The :class:`~fusereview.core.project.Project`.
+    run_dir, config:
+        What :meth:`~fusereview.core.project.Project.add_run` records.
+    """
+
+    def __init__(self, project: Any, run_dir: Any, config: dict[str, Any]) -> None:
+        self.project, self.run_dir, self.config = project, run_dir, config
+        self.run_id: int | None = None
+
+    def before_train(self, trainer: Trainer) -> None:
+        self.run_id = self.project.add_run(self.run_dir, self.config)
 
 
 class CallbackHook(HookBase):

@@ -114,6 +114,27 @@ def _nested_list(levels: int) -> list[Any]:
 _BIG = 10**400  # parses as a Python int; no float holds it
 
 
+def _replace_image(kind: str) -> Callable[[Path], None]:
+    """The first image becomes a FIFO, a symlink to /dev/zero, or a 2 GiB (sparse) file."""
+
+    def mutate(root: Path) -> None:
+        import os
+
+        p = root / FIRST_IMAGE
+        head = p.read_bytes()[:4096]
+        p.unlink()
+        if kind == "fifo":
+            os.mkfifo(p)
+        elif kind == "dev-zero":
+            os.symlink("/dev/zero", p)
+        else:
+            with open(p, "wb") as fh:
+                fh.write(head)
+                fh.truncate(2 << 30)  # sparse: takes no disk space
+
+    return mutate
+
+
 # (id, mutation, file the problem is in, JSON path, words of the message, seen by load_dataset)
 CASES: list[tuple[str, Callable[[Path], None], str, str, str, bool]] = [
     ("not-json", _write(TRAIN, "hello, I am not JSON"), TRAIN, "", "not valid JSON", True),
@@ -452,6 +473,23 @@ CASES: list[tuple[str, Callable[[Path], None], str, str, str, bool]] = [
         "megapixel",
         False,
     ),
+    ("image-fifo", _replace_image("fifo"), TRAIN, "images[0].file_name", "FIFO", False),
+    (
+        "image-symlink-to-dev-zero",
+        _replace_image("dev-zero"),
+        TRAIN,
+        "images[0].file_name",
+        "character device",
+        False,
+    ),
+    (
+        "image-2gib-file",
+        _replace_image("huge"),
+        TRAIN,
+        "images[0].file_name",
+        "MiB, more than any image",
+        False,
+    ),
     (
         "image-size-mismatch",
         _edit(lambda d: d["images"][0].update(width=65)),
@@ -481,6 +519,7 @@ def test_matrix_has_at_least_20_cases() -> None:
     assert len({c[0] for c in CASES}) == len(CASES)
 
 
+@pytest.mark.timeout(60)  # a FIFO image once hung validate forever: a hang must fail, not block the suite
 @pytest.mark.parametrize(
     ("case", "mutate", "file", "where", "words", "json_level"), CASES, ids=[c[0] for c in CASES]
 )
