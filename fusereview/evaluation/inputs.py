@@ -111,8 +111,8 @@ def load_results_file(path: str | Path) -> list[dict[str, Any]]:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
         raise EvaluationSourceError(f"{path}: no such results file") from exc
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise EvaluationSourceError(f"{path}: cannot be read as JSON ({exc})") from exc
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise EvaluationSourceError(f"{path}: cannot be read as JSON ({exc})", file=str(path)) from exc
     if isinstance(data, dict) and isinstance(data.get("annotations"), list):
         data = data["annotations"]
     if not isinstance(data, list):
