@@ -32,11 +32,12 @@ def evaluate_best(run_dir: Path, split: str, device: str | None) -> Path:
     run = read_run(run_dir)
     best = run_dir / "checkpoints" / "best"
     if not best.is_dir():
-        raise FusereviewError(f"{best}: no best checkpoint (the run never validated)")
+        raise FusereviewError(f"{best}: no best checkpoint (the run never validated)", file=str(best))
     source = run.config.get("project")
     if not source:
         raise FusereviewError(
-            f"{run_dir / 'config.json'}: project: missing, so there is no split to evaluate on"
+            f"{run_dir / 'config.json'}: project: missing, so there is no split to evaluate on",
+            file=str(run_dir / "config.json"),
         )
     truth = load_ground_truth(source, split)
     try:

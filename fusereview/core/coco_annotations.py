@@ -16,6 +16,7 @@ from pycocotools import mask as mask_utils
 from fusereview.core import geometry
 from fusereview.core.coco_quirks import clean_segmentations, fix_areas, fix_missing_boxes
 from fusereview.core.coco_report import ID_LIMIT, MISSING, Report, as_float, floats, number_rows_ok
+from fusereview.core.coco_values import check_field
 from fusereview.core.errors import short_repr
 
 # How far (pixels, or this fraction of the image side if larger) a box may poke past the image edge
@@ -25,6 +26,7 @@ _EDGE_TOLERANCE_FRACTION = 0.01
 
 # Coordinates beyond this are not pixels of any image we accept (50 megapixels at most).
 _MAX_COORD = 1e7
+_RLE_KEYS = frozenset(("size", "counts"))
 # An area beyond this is no image's (and an int that large would not fit SQLite's INTEGER).
 _MAX_AREA = _MAX_COORD**2
 
@@ -218,6 +220,10 @@ def check_annotations(
         except (OverflowError, ValueError, MemoryError):  # sizes of 400 digits (only with no image known)
             rep.problem(f"annotations[{i}].segmentation", "RLE size or counts out of any image's range")
             continue
+        for key in (
+            seg.keys() - _RLE_KEYS
+        ):  # kept with the mask and written back: same rules as any kept field
+            check_field(key, seg[key], f"annotations[{i}].segmentation.{key}", rep)
         if isinstance(seg.get("counts"), list):
             n_uncompressed += 1
             anns[i]["segmentation"] = {"size": list(rle["size"]), "counts": rle["counts"].decode("ascii")}

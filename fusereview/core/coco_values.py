@@ -29,7 +29,7 @@ def check_kept_values(data: dict[str, Any], rep: Report) -> None:
     """Report non-finite numbers, lone surrogates and too-deep nesting in every kept field."""
     for key, value in data.items():
         if key not in _CHECKED_TOP:
-            _check_field(key, value, str(key), rep)
+            check_field(key, value, str(key), rep)
     for name, keys in (
         ("images", _CHECKED_IMAGE),
         ("annotations", _CHECKED_ANNOTATION),
@@ -44,10 +44,11 @@ def check_kept_values(data: dict[str, Any], rep: Report) -> None:
                 continue
             for key, value in obj.items():
                 if key not in keys:
-                    _check_field(key, value, f"{name}[{i}].{key}", rep)
+                    check_field(key, value, f"{name}[{i}].{key}", rep)
 
 
-def _check_field(key: str, value: Any, where: str, rep: Report) -> None:
+def check_field(key: str, value: Any, where: str, rep: Report) -> None:
+    """Check one kept field (its key and everything under it); problems go to ``rep``."""
     if has_lone_surrogate(key):
         rep.problem(where, SURROGATE)
         return

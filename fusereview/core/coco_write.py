@@ -56,11 +56,13 @@ def write_json_atomic(
     """
     out = Path(out)
     if not out.parent.is_dir():
-        raise CocoWriteError(f"{out}: folder {out.parent} does not exist")
+        raise CocoWriteError(f"{out}: folder {out.parent} does not exist", file=str(out))
     try:
         fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
     except OSError as exc:
-        raise CocoWriteError(f"{out}: cannot write in {out.parent}: {exc.strerror or exc}") from None
+        raise CocoWriteError(
+            f"{out}: cannot write in {out.parent}: {exc.strerror or exc}", file=str(out)
+        ) from None
     tmp = Path(tmp_name)
     try:
         try:
@@ -69,9 +71,9 @@ def write_json_atomic(
                 f.flush()
                 os.fsync(f.fileno())
         except (TypeError, ValueError) as exc:
-            raise CocoWriteError(f"{out}: data cannot be written as JSON: {exc}") from None
+            raise CocoWriteError(f"{out}: data cannot be written as JSON: {exc}", file=str(out)) from None
         except OSError as exc:
-            raise CocoWriteError(f"{out}: write failed: {exc.strerror or exc}") from None
+            raise CocoWriteError(f"{out}: write failed: {exc.strerror or exc}", file=str(out)) from None
         # mkstemp creates the file as 0600; the export must be as readable as the file it replaces.
         with contextlib.suppress(OSError):
             os.chmod(tmp, stat.S_IMODE(out.stat().st_mode) if out.exists() else 0o644)
@@ -101,7 +103,7 @@ def _validate_with_pycocotools(tmp: Path, out: Path) -> None:
             raise ValueError("'images' and 'categories' lists are required")
     except Exception as exc:  # pycocotools raises assorted errors (KeyError, AssertionError, ...)
         raise CocoWriteError(
-            f"{out}: the written file does not load as COCO ({type(exc).__name__}: {exc})"
+            f"{out}: the written file does not load as COCO ({type(exc).__name__}: {exc})", file=str(out)
         ) from None
 
 

@@ -161,13 +161,16 @@ class Project(AnnotationsMixin, PredictionsMixin):
         final = root / DB_NAME
         if final.exists():
             raise ProjectError(
-                f"{root}: a project already exists here; open it, or choose another --project folder"
+                f"{root}: a project already exists here; open it, or choose another --project folder",
+                file=str(root),
             )
         made_root = not root.exists()
         try:
             root.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise ProjectError(f"{root}: cannot create the project folder ({exc.strerror or exc})") from None
+            raise ProjectError(
+                f"{root}: cannot create the project folder ({exc.strerror or exc})", file=str(root)
+            ) from None
         _check_room_for_import(root, dataset, made_root)
         tmp = root / f".{DB_NAME}.importing-{os.getpid()}"
         for leftover in (tmp, Path(f"{tmp}-wal"), Path(f"{tmp}-shm")):
@@ -197,11 +200,13 @@ class Project(AnnotationsMixin, PredictionsMixin):
                 # link, not rename: fails instead of clobbering a project another process just made
                 os.link(tmp, final)
             except FileExistsError:
-                raise ProjectError(f"{root}: a project was created here meanwhile; open it instead") from None
+                raise ProjectError(
+                    f"{root}: a project was created here meanwhile; open it instead", file=str(root)
+                ) from None
             except OSError:
                 if final.exists():
                     raise ProjectError(
-                        f"{root}: a project was created here meanwhile; open it instead"
+                        f"{root}: a project was created here meanwhile; open it instead", file=str(root)
                     ) from None
                 os.replace(tmp, final)
             fsync_dir(root)
@@ -230,7 +235,8 @@ class Project(AnnotationsMixin, PredictionsMixin):
         db_path = root / DB_NAME
         if not db_path.is_file():
             raise ProjectError(
-                f"{root}: no project here (no {DB_NAME}); create one with `fusereview import DATASET`"
+                f"{root}: no project here (no {DB_NAME}); create one with `fusereview import DATASET`",
+                file=str(root),
             )
         try:
             try:
@@ -245,14 +251,19 @@ class Project(AnnotationsMixin, PredictionsMixin):
         except sqlite3.OperationalError as exc:
             if is_locked_error(exc):
                 raise busy_error(str(root), busy_timeout) from exc
-            raise ProjectError(f"{db_path}: not a fusereview project database ({exc})") from exc
+            raise ProjectError(
+                f"{db_path}: not a fusereview project database ({exc})", file=str(db_path)
+            ) from exc
         except sqlite3.DatabaseError as exc:
-            raise ProjectError(f"{db_path}: not a fusereview project database ({exc})") from exc
+            raise ProjectError(
+                f"{db_path}: not a fusereview project database ({exc})", file=str(db_path)
+            ) from exc
         if row is None or int(row[0]) != SCHEMA_VERSION:
             db.close()
             found = row[0] if row else "none"
             raise ProjectError(
-                f"{db_path}: schema version {found}, this fusereview reads version {SCHEMA_VERSION}"
+                f"{db_path}: schema version {found}, this fusereview reads version {SCHEMA_VERSION}",
+                file=str(db_path),
             )
         return cls(root, db)
 
@@ -285,7 +296,8 @@ class Project(AnnotationsMixin, PredictionsMixin):
             if known and path.resolve() not in known:
                 project.close()
                 raise ProjectError(
-                    f"{target}: this project was imported from {project._dataset_source}, not {path.resolve()}"
+                    f"{target}: this project was imported from {project._dataset_source}, not {path.resolve()}",
+                    file=str(target),
                 )
             return project
         from fusereview.core.coco import load_dataset
@@ -405,7 +417,10 @@ class Project(AnnotationsMixin, PredictionsMixin):
         """
         current = self._current_hash(image_id)
         if current is None:
-            raise ProjectError(f"{self.image_path(image_id)}: image file missing, or not a regular file")
+            raise ProjectError(
+                f"{self.image_path(image_id)}: image file missing, or not a regular file",
+                file=str(self.image_path(image_id)),
+            )
         return current[0]
 
     def categories(self) -> list[Category]:

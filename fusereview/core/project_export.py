@@ -117,7 +117,9 @@ def validate_with_pycocotools(path: Path) -> None:
         with contextlib.redirect_stdout(io.StringIO()):
             COCO(str(path))
     except Exception as exc:
-        raise ProjectError(f"{path}: the exported COCO json does not load in pycocotools: {exc}") from exc
+        raise ProjectError(
+            f"{path}: the exported COCO json does not load in pycocotools: {exc}", file=str(path)
+        ) from exc
 
 
 def fsync_dir(folder: Path) -> None:
@@ -187,7 +189,7 @@ def write_texts_atomic(
         check_inside(inside, [out for _, out in files])
     for _, out in files:
         if out.is_dir():
-            raise ProjectError(f"{out}: is a folder, expected a .json file name")
+            raise ProjectError(f"{out}: is a folder, expected a .json file name", file=str(out))
     created: list[Path] = []
     staged: list[tuple[Path, Path]] = []
     backups: list[tuple[Path, Path]] = []
@@ -243,7 +245,8 @@ def check_inside(target: Path, paths: list[Path]) -> None:
         if os.path.commonpath([real, root]) != root:
             raise ProjectError(
                 f"{path}: outside the export folder {target} (a split name with '..' or a symlink?); "
-                "nothing was written"
+                "nothing was written",
+                file=str(path),
             )
 
 
@@ -257,7 +260,9 @@ def _make_parents(folder: Path) -> list[Path]:
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise ProjectError(f"{folder}: cannot create the folder ({exc.strerror or exc})") from None
+        raise ProjectError(
+            f"{folder}: cannot create the folder ({exc.strerror or exc})", file=str(folder)
+        ) from None
     return list(reversed(missing))
 
 

@@ -163,9 +163,9 @@ def _read_json(path: Path, what: str) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CheckpointFormatError(f"{path}: cannot read the {what} ({exc})") from exc
+        raise CheckpointFormatError(f"{path}: cannot read the {what} ({exc})", file=str(path)) from exc
     if not isinstance(data, dict):
-        raise CheckpointFormatError(f"{path}: the {what} must be a JSON object")
+        raise CheckpointFormatError(f"{path}: the {what} must be a JSON object", file=str(path))
     return data
 
 
@@ -175,13 +175,15 @@ def load_config(path: Path) -> Sam3Config:
     if data.get("model_type") == "sam3_video" and isinstance(data.get("detector_config"), dict):
         data = data["detector_config"]
     if data.get("model_type") not in (None, "sam3"):
-        raise CheckpointFormatError(f"{path}: model_type is {data.get('model_type')!r}, expected 'sam3'")
+        raise CheckpointFormatError(
+            f"{path}: model_type is {data.get('model_type')!r}, expected 'sam3'", file=str(path)
+        )
     try:
         return Sam3Config(
             **{k: v for k, v in data.items() if k not in ("transformers_version", "architectures")}
         )
     except Exception as exc:  # config classes raise many kinds of errors on bad values
-        raise CheckpointFormatError(f"{path}: not a valid SAM3 config ({exc})") from exc
+        raise CheckpointFormatError(f"{path}: not a valid SAM3 config ({exc})", file=str(path)) from exc
 
 
 def read_safetensors(path: Path) -> dict[str, torch.Tensor]:
@@ -193,7 +195,7 @@ def read_safetensors(path: Path) -> dict[str, torch.Tensor]:
         return load_file(str(path), device="cpu")
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
         raise CheckpointFormatError(
-            f"{path}: not a readable safetensors file (truncated or damaged?): {exc}"
+            f"{path}: not a readable safetensors file (truncated or damaged?): {exc}", file=str(path)
         ) from exc
 
 
@@ -202,7 +204,8 @@ def _torch_load(path: Path) -> Any:
         magic = fh.read(4)
     if magic[:2] != b"PK" and magic[:1] != b"\x80":
         raise CheckpointFormatError(
-            f"{path}: not a PyTorch checkpoint (expected a torch.save file such as sam3.pt or checkpoint.pt)"
+            f"{path}: not a PyTorch checkpoint (expected a torch.save file such as sam3.pt or checkpoint.pt)",
+            file=str(path),
         )
     try:
         with warnings.catch_warnings():
@@ -220,7 +223,7 @@ def _torch_load(path: Path) -> Any:
         ) from exc
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as exc:
         raise CheckpointFormatError(
-            f"{path}: cannot read the checkpoint (truncated or damaged?): {exc}"
+            f"{path}: cannot read the checkpoint (truncated or damaged?): {exc}", file=str(path)
         ) from exc
 
 
@@ -268,13 +271,15 @@ def check_state_dict(
         example = next(iter(state), "(no tensors)")
         raise CheckpointFormatError(
             f"{source}: not a SAM3 image model: only {len(matched)} of its {len(state)} tensors have SAM3 "
-            f"names (first key: {example!r})"
+            f"names (first key: {example!r})",
+            file=str(source),
         )
     for k in matched:
         if tuple(state[k].shape) != own[k]:
             raise ConfigMismatchError(
                 f"{source}: weights do not fit {config_path}: {k} has shape {tuple(state[k].shape)} in the file "
-                f"but {own[k]} in the model"
+                f"but {own[k]} in the model",
+                file=str(source),
             )
         if model_state[k].is_floating_point() and not state[k].is_floating_point():
             # int8 (or bool) data copied into float weights loads "fully" and predicts nothing
@@ -352,17 +357,20 @@ def detect_format(spec: str | Path) -> str:
         if (path / "config.json").is_file():
             return "transformers"
         raise CheckpointFormatError(
-            f"{path}: folder is not a model (expected {EXPORT_META} or config.json with model.safetensors)"
+            f"{path}: folder is not a model (expected {EXPORT_META} or config.json with model.safetensors)",
+            file=str(path),
         )
     if path.is_file():
         if path.suffix in (".pt", ".pth", ".ckpt", ".bin"):
             return "torch"
         if path.suffix == ".safetensors":
             raise CheckpointFormatError(
-                f"{path}: a bare safetensors file has no config; pass the folder that holds it with config.json"
+                f"{path}: a bare safetensors file has no config; pass the folder that holds it with config.json",
+                file=str(path),
             )
         raise CheckpointFormatError(
-            f"{path}: unknown model file type {path.suffix!r} (expected a folder, sam3.pt or checkpoint.pt)"
+            f"{path}: unknown model file type {path.suffix!r} (expected a folder, sam3.pt or checkpoint.pt)",
+            file=str(path),
         )
     raise CheckpointFormatError(
         f"model not found: {spec} (expected 'tiny', a model folder, sam3.pt or checkpoint.pt)"
@@ -404,7 +412,7 @@ def _load_transformers_folder(path: Path, tokenizer: str | Path | None) -> Loade
     tok = _resolve_tokenizer(tokenizer, path, config.text_config.max_position_embeddings, str(path))
     weights = sorted(path.glob("model*.safetensors"))
     if not weights:
-        raise CheckpointFormatError(f"{path}: no model.safetensors in the model folder")
+        raise CheckpointFormatError(f"{path}: no model.safetensors in the model folder", file=str(path))
     for w in weights:  # damage shows here as a clear message rather than deep in from_pretrained
         _check_safetensors_header(w)
     # Names and shapes only: from_pretrained reads the weights itself, once.
@@ -421,12 +429,14 @@ def _load_transformers_folder(path: Path, tokenizer: str | Path | None) -> Loade
             str(path), config=config, local_files_only=True, output_loading_info=True
         )
     except (OSError, ValueError, RuntimeError) as exc:
-        raise CheckpointFormatError(f"{path}: transformers could not load the model folder: {exc}") from exc
+        raise CheckpointFormatError(
+            f"{path}: transformers could not load the model folder: {exc}", file=str(path)
+        ) from exc
     finally:
         hf_logging.set_verbosity(previous)
     if info.get("mismatched_keys"):
         first = next(iter(info["mismatched_keys"]))
-        raise ConfigMismatchError(f"{path}: weights do not fit config.json ({first})")
+        raise ConfigMismatchError(f"{path}: weights do not fit config.json ({first})", file=str(path))
     # Report from our own comparison of names, which also covers what from_pretrained filled in.
     own = model.state_dict()
     matched = [k for k in state if k in own]
@@ -454,7 +464,9 @@ def _safetensors_shapes(path: Path) -> dict[str, torch.Tensor]:
                 out[k] = torch.empty(piece.get_shape(), dtype=dtype, device="meta")
             return out
     except (SafetensorError, OSError) as exc:
-        raise CheckpointFormatError(f"{path}: not a readable safetensors file: {exc}") from exc
+        raise CheckpointFormatError(
+            f"{path}: not a readable safetensors file: {exc}", file=str(path)
+        ) from exc
 
 
 # safetensors' dtype names -> torch (only whether a tensor is floating point matters here)
@@ -479,10 +491,12 @@ def _check_safetensors_header(path: Path) -> None:
     with open(path, "rb") as fh:
         head = fh.read(8)
         if len(head) < 8:
-            raise CheckpointFormatError(f"{path}: not a safetensors file (too short)")
+            raise CheckpointFormatError(f"{path}: not a safetensors file (too short)", file=str(path))
         (n,) = struct.unpack("<Q", head)
         if n > size - 8:
-            raise CheckpointFormatError(f"{path}: not a safetensors file (header length {n} > file size)")
+            raise CheckpointFormatError(
+                f"{path}: not a safetensors file (header length {n} > file size)", file=str(path)
+            )
         try:
             header = json.loads(fh.read(n))
         except (UnicodeDecodeError, ValueError, RecursionError) as exc:
@@ -492,7 +506,8 @@ def _check_safetensors_header(path: Path) -> None:
     end = _header_end(path, header)
     if 8 + n + end > size:
         raise CheckpointFormatError(
-            f"{path}: truncated safetensors file: needs {8 + n + end} bytes, has {size} (copy it again)"
+            f"{path}: truncated safetensors file: needs {8 + n + end} bytes, has {size} (copy it again)",
+            file=str(path),
         )
 
 
@@ -578,18 +593,20 @@ def _load_export(path: Path, tokenizer: str | Path | None, allow_incomplete: boo
     meta = _read_json(path / EXPORT_META, "export description")
     if meta.get("format") != EXPORT_FORMAT:
         raise CheckpointFormatError(
-            f"{path / EXPORT_META}: format is {meta.get('format')!r}, expected {EXPORT_FORMAT!r}"
+            f"{path / EXPORT_META}: format is {meta.get('format')!r}, expected {EXPORT_FORMAT!r}",
+            file=str(path / EXPORT_META),
         )
     weights = path / "model.safetensors"
     if not weights.is_file():
-        raise CheckpointFormatError(f"{path}: model.safetensors is missing from the export")
+        raise CheckpointFormatError(f"{path}: model.safetensors is missing from the export", file=str(path))
     _check_safetensors_header(weights)
     state = read_safetensors(weights)
     base = meta.get("base")
     if base:
         if not isinstance(base, dict) or not isinstance(base.get("spec"), str):
             raise CheckpointFormatError(
-                f"{path / EXPORT_META}: base: expected {{'spec': str, 'fingerprint': str}}"
+                f"{path / EXPORT_META}: base: expected {{'spec': str, 'fingerprint': str}}",
+                file=str(path / EXPORT_META),
             )
         base_spec = base["spec"]
         if base_spec != "tiny" and not Path(base_spec).is_absolute():
@@ -611,7 +628,8 @@ def _load_export(path: Path, tokenizer: str | Path | None, allow_incomplete: boo
         if base.get("fingerprint") and not _same_fingerprint(base["fingerprint"], base_loaded.fingerprint):
             raise ModelLoadError(
                 f"{path / EXPORT_META}: base: {base_spec} has changed since the export was made "
-                f"(fingerprint {base_loaded.fingerprint}, expected {base['fingerprint']})"
+                f"(fingerprint {base_loaded.fingerprint}, expected {base['fingerprint']})",
+                file=str(path / EXPORT_META),
             )
         model = base_loaded.model
         n_base = base_loaded.report.loaded
@@ -621,7 +639,7 @@ def _load_export(path: Path, tokenizer: str | Path | None, allow_incomplete: boo
     else:
         cfg_path = path / "config.json"
         if not cfg_path.is_file():
-            raise CheckpointFormatError(f"{path}: config.json is missing from the export")
+            raise CheckpointFormatError(f"{path}: config.json is missing from the export", file=str(path))
         cfg = load_config(cfg_path)
         check_state_dict(cfg, state, source=str(path), config_path=str(cfg_path))
         model = build_model(cfg, initialise=allow_incomplete)
@@ -662,7 +680,8 @@ def _overlay(
     for k, v in state.items():
         if k in own and tuple(v.shape) != tuple(own[k].shape):
             raise ConfigMismatchError(
-                f"{source}: {k} has shape {tuple(v.shape)} in the export but {tuple(own[k].shape)} in the base model"
+                f"{source}: {k} has shape {tuple(v.shape)} in the export but {tuple(own[k].shape)} in the base model",
+                file=str(source),
             )
     matched = {k: v for k, v in state.items() if k in own}
     model.load_state_dict(matched, strict=False)
@@ -709,7 +728,7 @@ def load_model(
         loaded, _ = _load_torch_file(Path(spec), tokenizer, config, allow_incomplete)
     logging.getLogger(__name__).info("model %s", loaded.report.summary())
     if not loaded.report.complete and not allow_incomplete:
-        raise IncompleteWeightsError(loaded.report.refusal())
+        raise IncompleteWeightsError(loaded.report.refusal(), file=loaded.report.source)
     _refuse_non_finite(loaded.model, str(spec))
     return loaded
 

@@ -451,7 +451,14 @@ class MainWindow(QMainWindow):
         }
         self.set_tool("select")
         self.stack.setCurrentWidget(self.view)
-        self.setWindowTitle(f"{project.root.name} — fusereview[*]")
+        read_only = getattr(project, "read_only", False)
+        self.setWindowTitle(f"{project.root.name}{' (read-only)' if read_only else ''} — fusereview[*]")
+        if read_only:
+            # read-only media: viewing works; every change is refused with this reason
+            self.statusBar().showMessage(
+                f"{project.root} is on read-only media: open for viewing only; copy it somewhere "
+                "writable to review"
+            )
         if not c.go_to_row(0):
             images = project.images()
             if images:

@@ -105,7 +105,9 @@ def load_train_data(source: Any) -> TrainData:
         return _from_project(Project.open(path))
     train_json = find_split_json(path, "train")
     if train_json is None:
-        raise TrainingError(f"{path}: no train split (expected {path}/train/*.json or a project folder)")
+        raise TrainingError(
+            f"{path}: no train split (expected {path}/train/*.json or a project folder)", file=str(path)
+        )
     train, cats, _ = samples_from_coco(train_json)
     valid_json = find_split_json(path, "valid")
     valid, gt = [], None

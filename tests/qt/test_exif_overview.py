@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
-from coco_samples import jpeg_with_orientation  # noqa: E402
+from coco_samples import jpeg_with_orientation
 
-from fusereview.core.images import load_image  # noqa: E402
-from fusereview.qt.canvas.scene import OVERVIEW_MAX_SIDE, decode_overview, overview_step  # noqa: E402
+from fusereview.core.images import load_image
+from fusereview.qt.canvas.scene import OVERVIEW_MAX_SIDE, decode_overview, overview_step
 
 
 def _photo(path: Path, width: int, height: int, orientation: int) -> Path:

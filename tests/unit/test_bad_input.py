@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from coco_samples import load_json, make_roboflow_dataset, save_json, tree_hash
+from fuzz_support import paths_of
 
 from fusereview.cli import main
 from fusereview.core.coco import CocoSplit, load_dataset, resolve_image_path, validate_dataset
@@ -605,24 +606,13 @@ def test_validate_reports_every_problem_at_once(pristine: Path, tmp_path: Path) 
         load_dataset(root)
 
 
-def _paths(node: Any, prefix: tuple = ()) -> list[tuple]:
-    out = [prefix]
-    if isinstance(node, dict):
-        for k, v in node.items():
-            out += _paths(v, (*prefix, k))
-    elif isinstance(node, list):
-        for i, v in enumerate(node):
-            out += _paths(v, (*prefix, i))
-    return out
-
-
 def test_random_corruption_never_crashes(tmp_path: Path) -> None:
     """Any value replaced by any JSON value: a DatasetError (or a clean load), never a traceback."""
     import random
 
     root = make_roboflow_dataset(tmp_path, splits={"train": 2})
     original = load_json(root / TRAIN)
-    paths = [p for p in _paths(original) if p]
+    paths = paths_of(original)
     junk: list[Any] = [
         None,
         "x",
