@@ -6,6 +6,7 @@ Part of the COCO reader (:mod:`fusereview.core.coco` re-exports the public names
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import json
 import os
@@ -16,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from fusereview.core.errors import FusereviewError
+from fusereview.core.errors import FusereviewError, disk_full
 
 
 class CocoWriteError(FusereviewError):
@@ -73,6 +74,8 @@ def write_json_atomic(
         except (TypeError, ValueError) as exc:
             raise CocoWriteError(f"{out}: data cannot be written as JSON: {exc}", file=str(out)) from None
         except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise disk_full(out.parent, tmp.stat().st_size + (1 << 20)) from None
             raise CocoWriteError(f"{out}: write failed: {exc.strerror or exc}", file=str(out)) from None
         # mkstemp creates the file as 0600; the export must be as readable as the file it replaces.
         with contextlib.suppress(OSError):
@@ -118,7 +121,15 @@ def _backup(out: Path) -> Path:
         # A hard link keeps `out` in place until the rename: no moment without a file.
         os.link(out, bak)
     except OSError:
-        shutil.copy2(out, bak)
+        try:
+            shutil.copy2(out, bak)
+        except OSError as exc:
+            bak.unlink(missing_ok=True)  # a 0-byte backup is worse than none; out is untouched
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise disk_full(out.parent, out.stat().st_size) from None
+            raise CocoWriteError(
+                f"{out}: cannot keep a backup: {exc.strerror or exc}", file=str(out)
+            ) from None
     return bak
 
 

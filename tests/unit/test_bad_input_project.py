@@ -257,3 +257,35 @@ def test_export_is_valid_json_for_the_split_it_wrote(tmp_path: Path) -> None:
     for p in written:
         json.loads(p.read_text())
     project.close()
+
+
+def test_write_json_atomic_on_a_full_disk_is_disk_full(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fusereview.core.coco import write_json_atomic
+
+    out = tmp_path / "a.json"
+    out.write_text('{"images": [], "categories": [], "annotations": []}')
+    before = _files(tmp_path)
+
+    def full(fd: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full)
+    with pytest.raises(DiskFullError, match="disk full: .* MB needed at"):
+        write_json_atomic({"images": [], "categories": [], "annotations": [1]}, out)
+    monkeypatch.undo()
+    assert _files(tmp_path) == before
+
+    def no_link(src: object, dst: object) -> None:
+        raise OSError(errno.EXDEV, "Invalid cross-device link")
+
+    def full_copy(src: object, dst: object) -> None:
+        Path(str(dst)).write_bytes(b"")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "link", no_link)
+    monkeypatch.setattr(shutil, "copy2", full_copy)
+    with pytest.raises(DiskFullError):
+        write_json_atomic({"images": [], "categories": [], "annotations": []}, out)
+    assert _files(tmp_path) == before  # no 0-byte backup, no temporary file
