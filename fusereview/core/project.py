@@ -413,13 +413,15 @@ class Project(AnnotationsMixin, PredictionsMixin):
         Raises
         ------
         ProjectError
-            The image file is missing.
+            The image file is missing, or not a regular file of sane size.
         """
         current = self._current_hash(image_id)
         if current is None:
+            path = self.image_path(image_id)
+            if not path.exists():
+                raise ProjectError(f"{path}: image file not found", file=str(path))
             raise ProjectError(
-                f"{self.image_path(image_id)}: image file missing, or not a regular file",
-                file=str(self.image_path(image_id)),
+                f"{path}: not a regular image file (a FIFO, a device, or over 1 GiB)", file=str(path)
             )
         return current[0]
 

@@ -272,7 +272,7 @@ def test_write_json_atomic_on_a_full_disk_is_disk_full(
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(os, "fsync", full)
-    with pytest.raises(DiskFullError, match="disk full: .* MB needed at"):
+    with pytest.raises(DiskFullError, match=r"disk full: .* MB needed at"):
         write_json_atomic({"images": [], "categories": [], "annotations": [1]}, out)
     monkeypatch.undo()
     assert _files(tmp_path) == before
