@@ -3,18 +3,19 @@
 Each subcommand lives in ``fusereview/commands/<name>.py`` and exposes ``add_arguments(parser)``
 and ``run(args) -> int``. Command modules import heavy libraries (torch, Qt) inside ``run`` only,
 so ``fusereview --help`` and the Qt-free commands start fast and work on a headless server.
+Every command runs inside :func:`fusereview.error_boundary.run_command`: whatever it raises ends as
+one line on stderr (a bug's traceback goes to a log file), never as a traceback on the terminal.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
-import os
 import sys
 from collections.abc import Sequence
 
 from fusereview import __version__
-from fusereview.core.errors import FusereviewError
+from fusereview.error_boundary import run_command
 
 # name -> (module, one-line help). Order is the order ``--help`` lists them.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -63,16 +64,4 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
-    try:
-        return int(args._module.run(args) or 0)
-    except FusereviewError as exc:
-        print(f"fusereview {args.command}: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:
-        # Output piped into `head` and the like: not an error. Point stdout at devnull so that
-        # Python's own flush at exit does not raise a second time.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
+    return run_command(args.command, lambda: args._module.run(args))

@@ -33,5 +33,9 @@ for _var, _sub in (
     (_SANDBOX / _sub).mkdir(parents=True, exist_ok=True)
 
 
+# Tracebacks of internal errors go to a log folder (fusereview.error_boundary): inside the sandbox.
+os.environ.setdefault("FUSEREVIEW_LOG_DIR", str(_SANDBOX / "logs"))
+
+
 def pytest_report_header(config) -> str:
     return f"fusereview tests: HOME and XDG folders sandboxed in {_SANDBOX}"

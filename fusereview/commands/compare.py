@@ -84,7 +84,8 @@ def run(args: argparse.Namespace) -> int:
                 saved = read_evaluation_file(value).evaluations
                 if args.iou_type not in saved:
                     raise FusereviewError(
-                        f"{value}: has no {args.iou_type} evaluation (it has {sorted(saved)})"
+                        f"{value}: has no {args.iou_type} evaluation (it has {sorted(saved)})",
+                        file=str(value),
                     )
                 evaluations.append(saved[args.iou_type])
                 labels.append(value)

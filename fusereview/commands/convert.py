@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
     src = Path(args.checkpoint)
     if detect_format(src) != "torch":
         raise FusereviewError(
-            f"{src}: convert reads sam3.pt or checkpoint.pt; this is a model folder already"
+            f"{src}: convert reads sam3.pt or checkpoint.pt; this is a model folder already", file=str(src)
         )
     if args.out.exists() and not args.force:
         raise FusereviewError(f"--out {args.out}: already exists (use --force to replace it)")

@@ -42,7 +42,8 @@ def _open(path: Path) -> Project:
         return Project.open(beside)
     raise FusereviewError(
         f"{path}: not a project folder (no {DB_NAME}), and no project {beside} beside it; "
-        "create one with `fusereview import DATASET`"
+        "create one with `fusereview import DATASET`",
+        file=str(path),
     )
 
 

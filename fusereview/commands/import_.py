@@ -29,7 +29,8 @@ def run(args: argparse.Namespace) -> int:
     target = args.project if args.project is not None else default_project_dir(args.dataset)
     if (target / DB_NAME).exists():  # say so before spending seconds reading a big dataset
         raise ProjectError(
-            f"{target}: a project already exists here; open it, or choose another --project folder"
+            f"{target}: a project already exists here; open it, or choose another --project folder",
+            file=str(target),
         )
     start = time.perf_counter()
     print(f"reading {args.dataset} ...", file=sys.stderr)

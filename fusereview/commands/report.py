@@ -38,16 +38,23 @@ def evaluate_checkpoint(run_dir: Path, checkpoint: str, split: str, device: str 
     if checkpoint == "start":
         spec = str(run.config.get("model_spec") or "")
         if not spec:
-            raise FusereviewError(f"{run_dir / 'config.json'}: model_spec: missing")
+            raise FusereviewError(
+                f"{run_dir / 'config.json'}: model_spec: missing",
+                file=str(run_dir / "config.json"),
+                field="model_spec",
+            )
         folder = Path(spec)
     else:
         folder = run_dir / "checkpoints" / checkpoint
         if not folder.is_dir():
-            raise FusereviewError(f"{folder}: no {checkpoint} checkpoint (the run never validated)")
+            raise FusereviewError(
+                f"{folder}: no {checkpoint} checkpoint (the run never validated)", file=str(folder)
+            )
     source = run.config.get("project")
     if not source:
         raise FusereviewError(
-            f"{run_dir / 'config.json'}: project: missing, so there is no split to evaluate on"
+            f"{run_dir / 'config.json'}: project: missing, so there is no split to evaluate on",
+            file=str(run_dir / "config.json"),
         )
     truth = load_ground_truth(source, split)
     try:

@@ -37,16 +37,15 @@ def _progress(done: int, total: int) -> None:
 def run(args: argparse.Namespace) -> int:
     """Check the dataset; print every problem; return 0 (usable) or 1."""
     from fusereview.core.coco import check_dataset
+    from fusereview.core.errors import count_problems
 
     progress = _progress if args.deep and sys.stderr.isatty() else None
     dataset, problems = check_dataset(args.dataset, deep=args.deep, progress=progress)
     for p in problems:
         print(p)
     if problems:
-        print(
-            f"{len(problems)} problem{'s' if len(problems) != 1 else ''} found in {args.dataset}",
-            file=sys.stderr,
-        )
+        total = count_problems(problems)  # lists are capped per file; the count is not
+        print(f"{total} problem{'s' if total != 1 else ''} found in {args.dataset}", file=sys.stderr)
         return 1
     assert dataset is not None  # no problems means the json files loaded
     n_images = sum(len(s.images) for s in dataset.splits.values())

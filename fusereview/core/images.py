@@ -24,6 +24,7 @@ import cv2
 import numpy as np
 
 from fusereview.core.errors import FusereviewError
+from fusereview.core.file_checks import UnreadableFileError, check_regular_file
 
 __all__ = [
     "MAX_PIXELS",
@@ -34,6 +35,8 @@ __all__ = [
     "apply_orientation",
     "check_image_file",
     "load_image",
+    "orientation_to_apply",
+    "read_image_bytes",
     "read_image_header",
     "read_image_size",
 ]
@@ -60,7 +63,7 @@ class ImageDecodeError(FusereviewError):
     def __init__(self, path: str | os.PathLike[str], reason: str) -> None:
         self.path = Path(path)
         self.reason = reason
-        super().__init__(f"{path}: {reason}")
+        super().__init__(f"{path}: {reason}", file=str(path))
 
 
 class ImageTooLargeError(ImageDecodeError):
@@ -232,6 +235,7 @@ def read_image_header(path: str | os.PathLike[str]) -> ImageHeader:
     """
     p = Path(path)
     try:
+        _check_file(p)
         with open(p, "rb") as f:
             head = f.read(_HEADER_BYTES)
     except FileNotFoundError:
@@ -239,6 +243,34 @@ def read_image_header(path: str | os.PathLike[str]) -> ImageHeader:
     except OSError as exc:
         raise ImageDecodeError(p, f"cannot read image file: {exc.strerror or exc}") from None
     return _header_from_bytes(head, p)
+
+
+def _check_file(p: Path) -> None:
+    """A regular file of sane size, before anything opens it (a FIFO would block the open forever)."""
+    try:
+        check_regular_file(p)
+    except UnreadableFileError as exc:
+        raise ImageDecodeError(p, exc.reason) from None
+    except ValueError as exc:  # a NUL or a lone surrogate in the name: no file system takes it
+        raise ImageDecodeError(p, f"cannot be a file name ({exc})") from None
+
+
+def read_image_bytes(path: str | os.PathLike[str]) -> bytes:
+    """The bytes of an image file, after :func:`check_regular_file` (kind and size).
+
+    Raises
+    ------
+    ImageDecodeError
+        Missing, not a regular file (FIFO, device, folder), too large, or unreadable.
+    """
+    p = Path(path)
+    try:
+        _check_file(p)
+        return p.read_bytes()
+    except FileNotFoundError:
+        raise ImageDecodeError(p, "image file not found") from None
+    except OSError as exc:
+        raise ImageDecodeError(p, f"cannot read image file: {exc.strerror or exc}") from None
 
 
 def _header_from_bytes(head: bytes, p: Path) -> ImageHeader:
@@ -394,12 +426,7 @@ def load_image(path: str | os.PathLike[str], *, expected_size: tuple[int, int] |
         Missing, empty, corrupt, too large (:class:`ImageTooLargeError`) or of the wrong size.
     """
     p = Path(path)
-    try:
-        data = p.read_bytes()
-    except FileNotFoundError:
-        raise ImageDecodeError(p, "image file not found") from None
-    except OSError as exc:
-        raise ImageDecodeError(p, f"cannot read image file: {exc.strerror or exc}") from None
+    data = read_image_bytes(p)
     header = _header_from_bytes(data[:_HEADER_BYTES], p)
     buf = np.frombuffer(data, dtype=np.uint8)
     # IMREAD_UNCHANGED keeps 16-bit and alpha and ignores EXIF orientation: we decide on that below.
@@ -413,18 +440,35 @@ def load_image(path: str | os.PathLike[str], *, expected_size: tuple[int, int] |
             f"decoded size {stored[0]}x{stored[1]} differs from the header's {header.width}x{header.height}",
         )
     rgb = _to_rgb8(img, p)
-    if expected_size is not None:
-        expected = (int(expected_size[0]), int(expected_size[1]))
-        rotated = (stored[1], stored[0])
-        if expected == stored:
-            pass
-        elif header.orientation in (5, 6, 7, 8) and expected == rotated:
-            rgb = np.ascontiguousarray(apply_orientation(rgb, header.orientation))
-        else:
-            raise ImageDecodeError(
-                p, f"image is {stored[0]}x{stored[1]} pixels but the dataset says {expected[0]}x{expected[1]}"
-            )
+    orientation = orientation_to_apply(header, expected_size)
+    if orientation is None:
+        assert expected_size is not None
+        raise ImageDecodeError(
+            p,
+            f"image is {stored[0]}x{stored[1]} pixels but the dataset says "
+            f"{int(expected_size[0])}x{int(expected_size[1])}",
+        )
+    if orientation != 1:
+        rgb = np.ascontiguousarray(apply_orientation(rgb, orientation))
     return rgb
+
+
+def orientation_to_apply(header: ImageHeader, expected_size: tuple[int, int] | None) -> int | None:
+    """The EXIF orientation to apply to the stored pixels (1: none), or None when sizes disagree.
+
+    The one rule (ADR 0011) for every decoder, :func:`load_image` and the canvas's reduced-size
+    overview alike: rotate only when the orientation swaps width and height *and* the dataset's
+    size is the rotated one. A square photo with orientation 6 is therefore shown as stored.
+    """
+    if expected_size is None:
+        return 1
+    stored = (header.width, header.height)
+    expected = (int(expected_size[0]), int(expected_size[1]))
+    if expected == stored:
+        return 1
+    if header.orientation in (5, 6, 7, 8) and expected == (stored[1], stored[0]):
+        return header.orientation
+    return None
 
 
 # ------------------------------------------------------------------------------------------- cache

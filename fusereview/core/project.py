@@ -17,7 +17,7 @@ Content hash
     import. Import must stay fast for 10,000 images, and an imported dataset may not have its image
     files at hand yet. Until then it is ``""``. A file whose size or mtime changed is re-hashed.
 
-Geometry of created annotations (ADR 0014, :mod:`fusereview.core.instances`)
+Geometry of created annotations (ADR 0020, :mod:`fusereview.core.instances`)
     A prediction is stored as its *instance* (mask cut to its box, fragments removed, or box
     only), and accepting it saves exactly that: ``area`` is the mask's pixel count and ``bbox``
     its tight box; the segmentation holds the very same pixels (polygons when they do, else the
@@ -33,11 +33,14 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 import sqlite3
 from pathlib import Path
 from typing import Any
 
+from fusereview.core.errors import disk_full
 from fusereview.core.events import Event, EventHub
+from fusereview.core.file_checks import UnreadableFileError, check_regular_file
 from fusereview.core.project_annotations import AnnotationsMixin
 from fusereview.core.project_decisions import DecisionsMixin
 from fusereview.core.project_export import (
@@ -60,6 +63,7 @@ from fusereview.core.project_schema import (
     busy_error,
     create_schema,
     is_locked_error,
+    is_read_only_error,
     now_utc,
 )
 from fusereview.core.records import (
@@ -74,6 +78,8 @@ __all__ = ["DB_NAME", "Project", "ProjectError", "UnknownIdError", "default_proj
 
 _PROJECT_FOLDERS = ("runs", "models", "exports")
 _RUN_FIELDS = ("status", "best_metric", "best_model_path", "config")
+
+log = logging.getLogger(__name__)
 
 
 def default_project_dir(dataset_path: str | Path) -> Path:
@@ -111,6 +117,11 @@ class Project(AnnotationsMixin, PredictionsMixin, DecisionsMixin):
         self._split_dirs = dict(db.read("SELECT name, image_dir FROM splits"))
         self._split_json = dict(db.read("SELECT name, json_path FROM splits"))
         self._data_version = self._read_data_version()
+
+    @property
+    def read_only(self) -> bool:
+        """Whether the project was opened for viewing only (its folder is on read-only media)."""
+        return self._db.read_only
 
     @property
     def db(self) -> Database:
@@ -155,13 +166,17 @@ class Project(AnnotationsMixin, PredictionsMixin, DecisionsMixin):
         final = root / DB_NAME
         if final.exists():
             raise ProjectError(
-                f"{root}: a project already exists here; open it, or choose another --project folder"
+                f"{root}: a project already exists here; open it, or choose another --project folder",
+                file=str(root),
             )
         made_root = not root.exists()
         try:
             root.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise ProjectError(f"{root}: cannot create the project folder ({exc.strerror or exc})") from None
+            raise ProjectError(
+                f"{root}: cannot create the project folder ({exc.strerror or exc})", file=str(root)
+            ) from None
+        _check_room_for_import(root, dataset, made_root)
         tmp = root / f".{DB_NAME}.importing-{os.getpid()}"
         for leftover in (tmp, Path(f"{tmp}-wal"), Path(f"{tmp}-shm")):
             leftover.unlink(missing_ok=True)
@@ -190,11 +205,13 @@ class Project(AnnotationsMixin, PredictionsMixin, DecisionsMixin):
                 # link, not rename: fails instead of clobbering a project another process just made
                 os.link(tmp, final)
             except FileExistsError:
-                raise ProjectError(f"{root}: a project was created here meanwhile; open it instead") from None
+                raise ProjectError(
+                    f"{root}: a project was created here meanwhile; open it instead", file=str(root)
+                ) from None
             except OSError:
                 if final.exists():
                     raise ProjectError(
-                        f"{root}: a project was created here meanwhile; open it instead"
+                        f"{root}: a project was created here meanwhile; open it instead", file=str(root)
                     ) from None
                 os.replace(tmp, final)
             fsync_dir(root)
@@ -223,23 +240,36 @@ class Project(AnnotationsMixin, PredictionsMixin, DecisionsMixin):
         db_path = root / DB_NAME
         if not db_path.is_file():
             raise ProjectError(
-                f"{root}: no project here (no {DB_NAME}); create one with `fusereview import DATASET`"
+                f"{root}: no project here (no {DB_NAME}); create one with `fusereview import DATASET`",
+                file=str(root),
             )
         try:
-            db = Database(db_path, str(root), busy_timeout)
+            try:
+                db = Database(db_path, str(root), busy_timeout)
+            except sqlite3.OperationalError as exc:
+                if not is_read_only_error(exc):
+                    raise
+                # read-only media (a mounted backup, a CD, a share): open it for viewing
+                db = Database(db_path, str(root), busy_timeout, read_only=True)
+                log.warning("%s is read-only: the project is open for viewing only", root)
             row = db.read_one("SELECT value FROM meta WHERE key = 'schema_version'")
         except sqlite3.OperationalError as exc:
             if is_locked_error(exc):
                 raise busy_error(str(root), busy_timeout) from exc
-            raise ProjectError(f"{db_path}: not a fusereview project database ({exc})") from exc
+            raise ProjectError(
+                f"{db_path}: not a fusereview project database ({exc})", file=str(db_path)
+            ) from exc
         except sqlite3.DatabaseError as exc:
-            raise ProjectError(f"{db_path}: not a fusereview project database ({exc})") from exc
+            raise ProjectError(
+                f"{db_path}: not a fusereview project database ({exc})", file=str(db_path)
+            ) from exc
         version = int(row[0]) if row is not None and str(row[0]).isdigit() else None
         if version is None or version > SCHEMA_VERSION:
             db.close()
             found = row[0] if row else "none"
             raise ProjectError(
-                f"{db_path}: schema version {found}, this fusereview reads version {SCHEMA_VERSION}"
+                f"{db_path}: schema version {found}, this fusereview reads version {SCHEMA_VERSION}",
+                file=str(db_path),
             )
         if version < SCHEMA_VERSION:
             from fusereview.core.project_migrate import migrate
@@ -284,7 +314,8 @@ class Project(AnnotationsMixin, PredictionsMixin, DecisionsMixin):
             if known and path.resolve() not in known:
                 project.close()
                 raise ProjectError(
-                    f"{target}: this project was imported from {project._dataset_source}, not {path.resolve()}"
+                    f"{target}: this project was imported from {project._dataset_source}, not {path.resolve()}",
+                    file=str(target),
                 )
             return project
         from fusereview.core.coco import load_dataset
@@ -384,9 +415,10 @@ class Project(AnnotationsMixin, PredictionsMixin, DecisionsMixin):
         """``(content_hash, stat)`` of the image file now, or ``None`` if the file is missing."""
         path = self.image_path(image_id)
         try:
-            st = path.stat()
-        except FileNotFoundError:
-            return None
+            # a FIFO or a link to /dev/zero would hang or exhaust memory in read_bytes below
+            st = check_regular_file(path)
+        except (FileNotFoundError, UnreadableFileError, ValueError):
+            return None  # not cacheable; loading the image reports what is wrong with it
         stat = f"{st.st_size}:{st.st_mtime_ns}"
         row = self._db.read_one("SELECT content_hash, hash_stat FROM images WHERE id = ?", (image_id,))
         if row and row[0] and row[1] == stat:
@@ -399,11 +431,16 @@ class Project(AnnotationsMixin, PredictionsMixin, DecisionsMixin):
         Raises
         ------
         ProjectError
-            The image file is missing.
+            The image file is missing, or not a regular file of sane size.
         """
         current = self._current_hash(image_id)
         if current is None:
-            raise ProjectError(f"{self.image_path(image_id)}: image file not found")
+            path = self.image_path(image_id)
+            if not path.exists():
+                raise ProjectError(f"{path}: image file not found", file=str(path))
+            raise ProjectError(
+                f"{path}: not a regular image file (a FIFO, a device, or over 1 GiB)", file=str(path)
+            )
         return current[0]
 
     def categories(self) -> list[Category]:
@@ -584,7 +621,7 @@ class Project(AnnotationsMixin, PredictionsMixin, DecisionsMixin):
         names = [split] if split is not None else self.splits()
         # all splits validated before any is replaced: a failure leaves the whole folder as it was
         files = [(self.coco_text(n, only_reviewed=only_reviewed), out / n / ROBOFLOW_JSON) for n in names]
-        return write_texts_atomic(files)
+        return write_texts_atomic(files, inside=out)
 
     def invariant_problems(self, split: str | None = None) -> list[str]:
         """Annotations made or edited by the project that break the geometry rule, one line each."""
@@ -616,3 +653,17 @@ class Project(AnnotationsMixin, PredictionsMixin, DecisionsMixin):
         for state, n in self._db.read("SELECT state, COUNT(*) FROM predictions GROUP BY state"):
             out[state] = n
         return out
+
+
+def _check_room_for_import(root: Path, dataset: Any, made_root: bool) -> None:
+    """Refuse an import that cannot fit before writing anything (the database holds the json text)."""
+    try:
+        needed = sum(Path(s.json_path).stat().st_size for s in dataset.splits.values())
+        free = shutil.disk_usage(root).free
+    except (OSError, AttributeError):
+        return  # cannot tell: SQLite's own "disk full" is still turned into a clear error
+    if needed > free:
+        if made_root:
+            with contextlib.suppress(OSError):
+                root.rmdir()  # a failed import leaves no trace, not even the folder
+        raise disk_full(root, needed)

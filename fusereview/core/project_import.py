@@ -8,7 +8,9 @@ go in with ``executemany`` inside the caller's single transaction.
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
 import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
@@ -41,8 +43,16 @@ def _extra(obj: dict, owned: frozenset[str]) -> str | None:
     return dumps({k: v for k, v in obj.items() if k not in owned})
 
 
-def _relative(path: Path, root: Path) -> str:
-    """``path`` relative to ``root`` when it is inside it, else absolute (both as text)."""
+def _relative(path: Path, root: Path, lexical_root: Path | None = None) -> str:
+    """``path`` relative to the dataset root when it is inside it, else absolute (both as text).
+
+    Inside is decided on the path as the dataset names it first (``lexical_root`` is the root as
+    given): a split folder that is a symlink the user placed in the dataset stays inside it, so that
+    predict reads its images as validate did (one rule: symlinks inside the dataset are followed).
+    """
+    if lexical_root is not None:
+        with contextlib.suppress(ValueError):
+            return Path(os.path.abspath(path)).relative_to(os.path.abspath(lexical_root)).as_posix()
     try:
         return Path(path).resolve().relative_to(root).as_posix()
     except ValueError:
@@ -137,8 +147,8 @@ def insert_dataset(conn: sqlite3.Connection, dataset: Any, root: Path) -> dict[s
             (
                 name,
                 position,
-                _relative(split.json_path, root),
-                _relative(split.image_dir, root),
+                _relative(split.json_path, root, split.root),
+                _relative(split.image_dir, root, split.root),
                 dumps(top),
                 max_ann_id + 1,
             ),

@@ -19,6 +19,7 @@ Design choices (the *why* of ``project.db``):
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -26,7 +27,7 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
-from fusereview.core.errors import FusereviewError, ProjectBusyError
+from fusereview.core.errors import DiskFullError, FusereviewError, ProjectBusyError
 
 SCHEMA_VERSION = 2
 DB_NAME = "project.db"
@@ -161,7 +162,9 @@ def now_utc() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def connect(db_path: Path, busy_timeout: float, *, bulk: bool = False) -> sqlite3.Connection:
+def connect(
+    db_path: Path, busy_timeout: float, *, bulk: bool = False, read_only: bool = False
+) -> sqlite3.Connection:
     """Open the database with the settings every connection must have.
 
     ``isolation_level=None`` leaves transactions to :class:`Database` (explicit ``BEGIN
@@ -169,7 +172,14 @@ def connect(db_path: Path, busy_timeout: float, *, bulk: bool = False) -> sqlite
     under :class:`Database`'s lock. ``bulk`` (import into a new file that is renamed into place
     only when complete) turns journal and fsync off: a crash there loses nothing but the
     temporary file, and the import writes 100,000 rows once instead of twice (WAL, then database).
+    ``read_only`` (a project on read-only media) opens the file immutable: SQLite then needs neither
+    the ``-wal`` nor the ``-shm`` file, which it could not create there.
     """
+    if read_only:
+        uri = f"{Path(db_path).absolute().as_uri()}?mode=ro&immutable=1"
+        conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA query_only=ON")
+        return conn
     conn = sqlite3.connect(str(db_path), timeout=busy_timeout, isolation_level=None, check_same_thread=False)
     if bulk:
         conn.execute("PRAGMA journal_mode=OFF")
@@ -179,6 +189,17 @@ def connect(db_path: Path, busy_timeout: float, *, bulk: bool = False) -> sqlite
         conn.execute("PRAGMA synchronous=FULL")
     conn.execute("PRAGMA foreign_keys=ON")
     return conn
+
+
+def is_disk_full_error(exc: sqlite3.Error) -> bool:
+    """Whether SQLite ran out of space (``SQLITE_FULL``)."""
+    return "disk is full" in str(exc).lower() or getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL
+
+
+def is_read_only_error(exc: sqlite3.Error) -> bool:
+    """Whether SQLite could not write because the file or its folder is read-only."""
+    text = str(exc).lower()
+    return "readonly" in text or "read-only" in text or "unable to open database file" in text
 
 
 def is_locked_error(exc: sqlite3.OperationalError) -> bool:
@@ -199,11 +220,15 @@ def busy_error(name: str, busy_timeout: float) -> ProjectBusyError:
 class Database:
     """A connection plus the lock and transaction discipline of one open project."""
 
-    def __init__(self, db_path: Path, name: str, busy_timeout: float, *, bulk: bool = False) -> None:
+    def __init__(
+        self, db_path: Path, name: str, busy_timeout: float, *, bulk: bool = False, read_only: bool = False
+    ) -> None:
         self.path = db_path
         self.name = name
         self.busy_timeout = busy_timeout
-        self.conn = connect(db_path, busy_timeout, bulk=bulk)
+        #: Opened for viewing only (read-only media): every write is refused with a clear message.
+        self.read_only = read_only
+        self.conn = connect(db_path, busy_timeout, bulk=bulk, read_only=read_only)
         # one connection shared by the GUI thread and its workers: serialise them here
         self.lock = threading.RLock()
         self._depth = 0
@@ -216,8 +241,15 @@ class Database:
     def write(self) -> Iterator[sqlite3.Connection]:
         """One write transaction: committed when the block ends, rolled back if it raises.
 
-        Nested uses join the outer transaction (so a batch of decisions is one commit).
+        Nested uses join the outer transaction (so a batch of decisions is one commit). A full disk
+        is a :class:`~fusereview.core.errors.DiskFullError` (SQLite has rolled back: nothing
+        changed); a read-only project is a :class:`ProjectError` before anything is tried.
         """
+        if self.read_only:
+            raise ProjectError(
+                f"project {self.name} is on read-only media and was opened for viewing only; "
+                "copy the project folder somewhere writable to change it"
+            )
         with self.lock:
             if self._depth:
                 self._depth += 1
@@ -235,19 +267,48 @@ class Database:
             self._depth = 1
             try:
                 yield self.conn
+            except sqlite3.Error as exc:
+                self._rollback()
+                if is_disk_full_error(exc):
+                    raise self.disk_full_error() from exc
+                raise
             except BaseException:
-                self.conn.execute("ROLLBACK")
+                self._rollback()
                 raise
             else:
                 try:
                     self.conn.execute("COMMIT")
                 except sqlite3.OperationalError as exc:
-                    self.conn.execute("ROLLBACK")
+                    self._rollback()
                     if is_locked_error(exc):
                         raise self.busy_error() from exc
+                    if is_disk_full_error(exc):
+                        raise self.disk_full_error() from exc
                     raise
             finally:
                 self._depth = 0
+
+    def _rollback(self) -> None:
+        """Roll back if a transaction is still open: SQLite ends it by itself on some errors (a full
+        disk), and a failing ROLLBACK must not hide the error that caused it."""
+        if self.conn.in_transaction:
+            try:
+                self.conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass  # the connection is unusable; the original error says why
+
+    def disk_full_error(self) -> DiskFullError:
+        """The error of a write that found the disk full (nothing was changed)."""
+        folder = Path(self.path).parent
+        try:
+            free = f" ({shutil.disk_usage(folder).free / 1e6:.0f} MB free)"
+        except OSError:
+            free = ""
+        return DiskFullError(
+            f"disk full: the project database {self.path} could not grow{free}; nothing was changed, "
+            "free some space and try again",
+            file=str(self.path),
+        )
 
     def read(self, sql: str, params: tuple | list = ()) -> list[tuple]:
         """Run one query and return every row (WAL: never waits for a writer)."""

@@ -55,7 +55,7 @@ def load_ground_truth(path: str | Path, split: str) -> GroundTruth:
     """
     path = Path(path)
     if not path.exists():
-        raise EvaluationSourceError(f"{path}: no such project or dataset")
+        raise EvaluationSourceError(f"{path}: no such project or dataset", file=str(path))
     if is_project(path):
         from fusereview.core.project import Project
 
@@ -63,7 +63,7 @@ def load_ground_truth(path: str | Path, split: str) -> GroundTruth:
         try:
             if split not in project.splits():
                 raise EvaluationSourceError(
-                    f"{path}: no split {split!r} (the project has {project.splits()})"
+                    f"{path}: no split {split!r} (the project has {project.splits()})", file=str(path)
                 )
             gt = project.to_coco_dict(split)
             paths = {
@@ -83,7 +83,7 @@ def load_ground_truth(path: str | Path, split: str) -> GroundTruth:
             split = next(iter(dataset.splits))  # a single json is its own split, whatever it is called
         else:
             raise EvaluationSourceError(
-                f"{path}: no split {split!r} (the dataset has {sorted(dataset.splits)})"
+                f"{path}: no split {split!r} (the dataset has {sorted(dataset.splits)})", file=str(path)
             )
     s = dataset.splits[split]
     paths = {}
@@ -109,13 +109,15 @@ def load_results_file(path: str | Path) -> list[dict[str, Any]]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
-        raise EvaluationSourceError(f"{path}: no such results file") from exc
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise EvaluationSourceError(f"{path}: cannot be read as JSON ({exc})") from exc
+        raise EvaluationSourceError(f"{path}: no such results file", file=str(path)) from exc
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise EvaluationSourceError(f"{path}: cannot be read as JSON ({exc})", file=str(path)) from exc
     if isinstance(data, dict) and isinstance(data.get("annotations"), list):
         data = data["annotations"]
     if not isinstance(data, list):
-        raise EvaluationSourceError(f"{path}: expected a list of detections (COCO results format)")
+        raise EvaluationSourceError(
+            f"{path}: expected a list of detections (COCO results format)", file=str(path)
+        )
     return data
 
 
@@ -181,7 +183,8 @@ def model_results(
             path = truth.image_paths.get(int(im["id"]))
             if path is None:
                 raise EvaluationSourceError(
-                    f"{truth.name}: image {im['file_name']!r} is not in the dataset folder"
+                    f"{truth.name}: image {im['file_name']!r} is not in the dataset folder",
+                    file=str(truth.name),
                 )
             pixels.append(load_image(path, expected_size=(int(im["width"]), int(im["height"]))))
         for im, dets in zip(

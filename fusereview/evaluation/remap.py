@@ -18,7 +18,9 @@ from typing import Any
 
 from pycocotools import mask as mask_utils
 
+from fusereview.core import geometry
 from fusereview.core.errors import FusereviewError, Problem
+from fusereview.core.rle_check import check_rle_strings
 
 IOU_TYPES = ("bbox", "segm")
 
@@ -28,7 +30,7 @@ class EvaluationInputError(FusereviewError):
 
     def __init__(self, problem: Problem) -> None:
         self.problem = problem
-        super().__init__(str(problem))
+        super().__init__(str(problem), file=problem.file, field=problem.where or None)
 
 
 @dataclass
@@ -74,7 +76,12 @@ class RemappedData:
 
 def _is_number(value: Any) -> bool:
     # numbers.Real: numpy scalars from in-memory callers are numbers too.
-    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+    if not isinstance(value, numbers.Real) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int of 400 digits: JSON allows it, no float holds it
+        return False
 
 
 def _is_id(value: Any) -> bool:
@@ -89,9 +96,17 @@ def _box(value: Any) -> list[float] | None:
         x, y, w, h = value
         # ``v + 0.0`` accepts ints, floats and numpy numbers but, unlike float(v), refuses strings.
         box = [float(x + 0.0), float(y + 0.0), float(w + 0.0), float(h + 0.0)]
-    except TypeError:
+    except (TypeError, OverflowError):
         return None
-    return box if math.isfinite(box[0] + box[1] + box[2] + box[3]) else None
+    if not math.isfinite(box[0] + box[1] + box[2] + box[3]) or box[2] < 0 or box[3] < 0:
+        return None
+    if max(abs(v) for v in box) > _MAX_COORD:
+        return None  # pycocotools would rasterise or compare it as pixels of a 10-million-pixel image
+    return box
+
+
+# Coordinates beyond this are no pixel of any image (50 megapixels at most).
+_MAX_COORD = 1e7
 
 
 def _fail(file: str, where: str, message: str) -> EvaluationInputError:
@@ -220,6 +235,7 @@ def remap(
 
     new_results: list[dict[str, Any]] = []
     kept: list[int] = []
+    rle_checks: list[int] = []  # positions in new_results of masks to check before pycocotools reads them
     need_box, need_mask = iou_type == "bbox", iou_type == "segm"
     # This loop runs once per detection (100,000 in the benchmark): plain dict lookups on the
     # common path; anything unusual goes through _check_result, which names the bad field.
@@ -234,7 +250,7 @@ def remap(
                 and type(score) in (float, int)
                 and math.isfinite(score)
             )
-        except (KeyError, TypeError):
+        except (KeyError, TypeError, OverflowError):
             ok = False
         if not ok:
             _check_result(res, i, image_new, cat_new, results_name)
@@ -250,7 +266,9 @@ def remap(
         if bbox is not None:
             box = _box(bbox)
             if box is None:
-                raise _fail(results_name, f"[{i}].bbox", "must be 4 numbers [x, y, w, h]")
+                raise _fail(
+                    results_name, f"[{i}].bbox", "must be 4 finite numbers [x, y, w, h] with w, h >= 0"
+                )
             out["bbox"] = box
         elif need_box:
             raise _fail(results_name, f"[{i}].bbox", "missing: bbox evaluation needs a box")
@@ -261,8 +279,10 @@ def remap(
             if not seg:
                 raise _fail(results_name, f"[{i}].segmentation", "missing: segm evaluation needs a mask")
             out["segmentation"] = _result_rle(seg, sizes[new_image], results_name, f"[{i}].segmentation")
+            rle_checks.append(len(new_results))
         new_results.append(out)
         kept.append(i)
+    _check_result_rles(new_results, rle_checks, kept, sizes, results_name)
 
     # pycocotools' loadRes decides bbox-vs-segm from the first result only; a mixed list would be
     # evaluated wrongly without a word, so refuse it.
@@ -304,6 +324,26 @@ def _check_result(
         raise _fail(results_name, f"{where}.score", "missing or not a number")
 
 
+def _check_result_rles(
+    results: list[dict[str, Any]],
+    positions: list[int],
+    kept: list[int],
+    sizes: dict[int, tuple[int, int]],
+    file: str,
+) -> None:
+    """Every result mask must decode to exactly its image's pixels, checked before pycocotools.
+
+    pycocotools trusts RLE counts: runs summing past height x width made ``computeIoU`` loop
+    forever, and garbage characters were read as some mask. All strings are checked in one pass.
+    """
+    counts = [results[j]["segmentation"]["counts"] for j in positions]
+    text = [c.decode("ascii", "replace") if isinstance(c, bytes) else c for c in counts]
+    img_sizes = [sizes[results[j]["image_id"]] for j in positions]
+    for j, reason in zip(positions, check_rle_strings(text, img_sizes), strict=True):
+        if reason is not None:
+            raise _fail(file, f"[{kept[j]}].segmentation.counts", reason)
+
+
 def _result_rle(seg: Any, size: tuple[int, int], file: str, where: str) -> dict[str, Any]:
     """A result's mask as compressed RLE (pycocotools' loadRes only understands that)."""
     h, w = size
@@ -314,18 +354,28 @@ def _result_rle(seg: Any, size: tuple[int, int], file: str, where: str) -> dict[
         rle_size = seg.get("size")
         if not (isinstance(rle_size, (list, tuple)) and len(rle_size) == 2):
             raise _fail(file, f"{where}.size", "RLE needs size [height, width]")
+        if not all(type(v) is int for v in rle_size):
+            raise _fail(file, f"{where}.size", "RLE size must be two integers [height, width]")
         if [int(rle_size[0]), int(rle_size[1])] != [h, w]:
             raise _fail(
                 file, f"{where}.size", f"RLE size {list(rle_size)} differs from the image's [{h}, {w}]"
             )
         if isinstance(counts, list):
-            return dict(mask_utils.frPyObjects(dict(seg), h, w))
+            try:
+                return dict(geometry.check_rle({"size": [h, w], "counts": counts}, h, w))
+            except (geometry.SegmentationError, OverflowError) as exc:
+                raise _fail(file, f"{where}.counts", str(exc)) from None
         if isinstance(counts, (str, bytes)):
-            return {"size": [h, w], "counts": counts}
+            return {"size": [h, w], "counts": counts}  # checked with all the others afterwards
         raise _fail(file, f"{where}.counts", "must be a string or a list of run lengths")
     if isinstance(seg, list) and all(isinstance(p, list) for p in seg):
         polys = [p for p in seg if len(p) >= 6]
         if not polys:
             raise _fail(file, where, "no polygon with at least 3 points")
-        return dict(mask_utils.merge(mask_utils.frPyObjects(polys, h, w)))
+        for k, poly in enumerate(polys):
+            if len(poly) % 2 or not all(_is_number(v) and abs(v) <= _MAX_COORD for v in poly):
+                raise _fail(
+                    file, f"{where}[{k}]", "a polygon must be an even number of finite pixel coordinates"
+                )
+        return dict(mask_utils.merge(mask_utils.frPyObjects([[float(v) for v in p] for p in polys], h, w)))
     raise _fail(file, where, "must be an RLE dict or a list of polygons")

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from fusereview.core.errors import FusereviewError
-from fusereview.core.files import write_text_atomic as _write_text_atomic
+from fusereview.core.files import write_bytes_atomic
 from fusereview.evaluation.cocoeval import METRIC_NAMES, Evaluation, format_value
 from fusereview.evaluation.errors import SIZES, ErrorCounts, size_label
 from fusereview.evaluation.figures import Series, loss_figure, pr_figure, save_figure, validation_figure
@@ -40,7 +40,7 @@ from fusereview.evaluation.report_evidence import (
     stability,
     still_rising,
 )
-from fusereview.evaluation.run_folder import EvaluationFile, RunData, read_run
+from fusereview.evaluation.run_folder import EvaluationFile, RunData, plain_number, read_run
 
 
 def _loss_keys(steps: list[dict[str, Any]]) -> list[str]:
@@ -132,8 +132,12 @@ def dataset_stats_for_run(config: Mapping[str, Any]) -> tuple[dict[str, SplitSta
 
 
 def write_text_atomic(text: str, out: Path) -> Path:
-    """Write text atomically (see :func:`fusereview.core.files.write_text_atomic`)."""
-    return _write_text_atomic(text, out)
+    """Write text atomically (see :func:`fusereview.core.files.write_bytes_atomic`).
+
+    Text quoted from a run folder may hold a lone surrogate (``"\\ud800"`` in its JSON): it is
+    written escaped, as the file spelled it, instead of failing the whole report.
+    """
+    return write_bytes_atomic(text.encode("utf-8", "backslashreplace"), out)
 
 
 # --- helpers -------------------------------------------------------------------------------------
@@ -146,13 +150,16 @@ def _table(header: list[str], rows: list[list[Any]]) -> str:
 
 
 def _when(t: float | None) -> str:
-    if t is None:
+    if not plain_number(t):
+        return "?"  # missing, or not a time any clock shows (a config.json edited by hand)
+    try:
+        return dt.datetime.fromtimestamp(float(t), tz=dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    except (OverflowError, OSError, ValueError):
         return "?"
-    return dt.datetime.fromtimestamp(float(t), tz=dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _duration(seconds: float | None) -> str:
-    if seconds is None or not math.isfinite(seconds):
+    if not plain_number(seconds):
         return "?"
     s = round(float(seconds))
     h, rem = divmod(s, 3600)
@@ -291,7 +298,10 @@ def write_report(
         f"\nRun folder: `{run.path}`  \nReport written {_when(dt.datetime.now(dt.timezone.utc).timestamp())}\n"
     )
     if run.bad_lines:
-        md.append(f"> metrics.jsonl: lines {run.bad_lines[:10]} are not JSON and were skipped.\n")
+        md.append(
+            f"> metrics.jsonl: lines {run.bad_lines[:10]} are not JSON records of the run format "
+            "and were skipped.\n"
+        )
 
     # Configuration and environment
     md.append("## Configuration\n")
@@ -331,7 +341,7 @@ def write_report(
     ]
     start = (
         run.config.get("started_at")
-        if isinstance(run.config.get("started_at"), (int, float))
+        if plain_number(run.config.get("started_at"))
         else (min(times) if times else None)
     )
     end_time = run.end.get("time") if run.end and run.end.get("time") else (max(times) if times else None)

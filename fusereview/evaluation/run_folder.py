@@ -6,6 +6,7 @@ The engine imports torch; a report must be writable on a laptop that only has th
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -66,14 +67,14 @@ class EvaluationFile:
 def _read_json(path: Path, *, required: bool) -> dict[str, Any]:
     if not path.exists():
         if required:
-            raise RunFolderError(f"{path}: missing (is this a run folder?)")
+            raise RunFolderError(f"{path}: missing (is this a run folder?)", file=str(path))
         return {}
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise RunFolderError(f"{path}: cannot be read as JSON ({exc})") from exc
+        raise RunFolderError(f"{path}: cannot be read as JSON ({exc})", file=str(path)) from exc
     if not isinstance(data, dict):
-        raise RunFolderError(f"{path}: expected a JSON object")
+        raise RunFolderError(f"{path}: expected a JSON object", file=str(path))
     return data
 
 
@@ -89,13 +90,17 @@ def read_evaluation_file(path: str | Path) -> EvaluationFile:
     data = _read_json(path, required=True)
     evals = data.get("evaluations")
     if not isinstance(evals, dict) or not evals:
-        raise RunFolderError(f"{path}: evaluations: missing (not a 'fusereview eval --json' file)")
+        raise RunFolderError(
+            f"{path}: evaluations: missing (not a 'fusereview eval --json' file)", file=str(path)
+        )
     parsed = {}
     for iou_type, d in evals.items():
         try:
             parsed[iou_type] = Evaluation.from_dict(d)
         except (KeyError, TypeError, ValueError) as exc:
-            raise RunFolderError(f"{path}: evaluations.{iou_type}: unreadable ({exc!r})") from exc
+            raise RunFolderError(
+                f"{path}: evaluations.{iou_type}: unreadable ({exc!r})", file=str(path)
+            ) from exc
     return EvaluationFile(
         path,
         str(data.get("split", "")),
@@ -103,6 +108,57 @@ def read_evaluation_file(path: str | Path) -> EvaluationFile:
         parsed,
         no_masks=str(data.get("no_masks", "") or ""),
     )
+
+
+# Fields that, where present, must be a plain finite number (or null: a value that was NaN is
+# written as null by the engine). Everything else of a record is shown as text.
+_NUMBER_FIELDS = (
+    "step",
+    "epoch",
+    "time",
+    "lr",
+    "seconds",
+    "images_per_s",
+    "gpu_mem_gb",
+    "best_epoch",
+    "best_map",
+)
+# ... and which of them a record of each type must have, since plots and tables are keyed by them.
+_REQUIRED = {"step": ("step",), "epoch": ("epoch",), "val": ("epoch",)}
+_MAX_VALUE = 1e15  # no step count, epoch, loss or timestamp of any run is this large
+
+
+def plain_number(v: Any) -> bool:
+    """A finite int or float (not bool) of a size a run records (see :func:`valid_record`)."""
+    if type(v) is float:
+        return math.isfinite(v) and abs(v) < _MAX_VALUE
+    return type(v) is int and abs(v) < _MAX_VALUE
+
+
+def valid_record(rec: Any) -> bool:
+    """Whether a ``metrics.jsonl`` line is a record the report can use.
+
+    A record is an object with a ``type``; its numeric fields (``step``, ``epoch``, the losses, the
+    metrics under ``bbox``/``segm``) are finite numbers or null. A line that parses but breaks
+    this (a string step, a 400-digit loss, NaN) is listed as a bad line, never plotted.
+    """
+    if not isinstance(rec, dict) or not isinstance(rec.get("type"), str):
+        return False
+    for key in _REQUIRED.get(rec["type"], ()):
+        if not plain_number(rec.get(key)):
+            return False
+    for key, value in rec.items():
+        numeric = key in _NUMBER_FIELDS or key == "loss" or (isinstance(key, str) and key.startswith("loss_"))
+        if numeric and value is not None and not plain_number(value):
+            return False
+        if key in ("bbox", "segm"):
+            if value is None:
+                continue
+            if not isinstance(value, dict):
+                return False
+            if not all(v is None or plain_number(v) for v in value.values()):
+                return False
+    return True
 
 
 def read_run(run_dir: str | Path) -> RunData:
@@ -115,7 +171,7 @@ def read_run(run_dir: str | Path) -> RunData:
     """
     path = Path(run_dir)
     if not path.is_dir():
-        raise RunFolderError(f"{path}: not a folder")
+        raise RunFolderError(f"{path}: not a folder", file=str(path))
     run = RunData(path=path, config=_read_json(path / "config.json", required=True))
     run.env = _read_json(path / "env.json", required=False)
     metrics = path / "metrics.jsonl"
@@ -127,11 +183,14 @@ def read_run(run_dir: str | Path) -> RunData:
                 continue
             try:
                 rec = json.loads(raw)
-            except ValueError:
+            except (ValueError, RecursionError):
                 if n != len(lines):
                     run.bad_lines.append(n)
                 continue
-            kind = rec.get("type") if isinstance(rec, dict) else None
+            if not valid_record(rec):
+                run.bad_lines.append(n)  # JSON, but not a record of the run format: skipped, noted
+                continue
+            kind = rec.get("type")
             if kind == "step":
                 run.steps.append(rec)
             elif kind == "val":

@@ -12,11 +12,42 @@ from fusereview.core.errors import FusereviewError
 from fusereview.core.project_predictions import category_key_prefix
 from fusereview.core.records import Detection
 
-__all__ = ["Detection", "DeviceError", "Predictor", "cache_key", "select_device"]
+__all__ = [
+    "Detection",
+    "DeviceError",
+    "NonFiniteOutputError",
+    "Predictor",
+    "cache_key",
+    "require_finite_scores",
+    "select_device",
+]
 
 
 class DeviceError(FusereviewError):
     """The device asked for is not available on this machine."""
+
+
+class NonFiniteOutputError(FusereviewError):
+    """A model produced NaN or infinite scores: its run must not store (and so replace) anything."""
+
+
+def require_finite_scores(out: object, source: str) -> None:
+    """Raise :class:`NonFiniteOutputError` when ``out``'s logits hold NaN or infinity.
+
+    A NaN score fails every threshold, so such a run "finds nothing" -- and storing nothing for an
+    image supersedes the previous model's pending predictions. Checked on the raw logits, before
+    any threshold can hide them.
+    """
+    import torch
+
+    for name in ("pred_logits", "presence_logits"):
+        logits = getattr(out, name, None)
+        if isinstance(logits, torch.Tensor) and not bool(torch.isfinite(logits).all()):
+            raise NonFiniteOutputError(
+                f"{source}: the model produced NaN or infinite scores ({name}); nothing was stored "
+                "and no earlier prediction was replaced (damaged weights, or a dtype the device "
+                "cannot compute in)"
+            )
 
 
 @runtime_checkable

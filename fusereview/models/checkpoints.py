@@ -24,10 +24,13 @@ Pickles are read with ``torch.load(weights_only=True)`` only. Every load ends wi
 
 from __future__ import annotations
 
+import contextvars
 import hashlib
 import json
 import logging
 import pickle
+import re
+import warnings
 import zipfile
 from collections import Counter
 from collections.abc import Mapping
@@ -170,9 +173,9 @@ def _read_json(path: Path, what: str) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CheckpointFormatError(f"{path}: cannot read the {what} ({exc})") from exc
+        raise CheckpointFormatError(f"{path}: cannot read the {what} ({exc})", file=str(path)) from exc
     if not isinstance(data, dict):
-        raise CheckpointFormatError(f"{path}: the {what} must be a JSON object")
+        raise CheckpointFormatError(f"{path}: the {what} must be a JSON object", file=str(path))
     return data
 
 
@@ -182,13 +185,15 @@ def load_config(path: Path) -> Sam3Config:
     if data.get("model_type") == "sam3_video" and isinstance(data.get("detector_config"), dict):
         data = data["detector_config"]
     if data.get("model_type") not in (None, "sam3"):
-        raise CheckpointFormatError(f"{path}: model_type is {data.get('model_type')!r}, expected 'sam3'")
+        raise CheckpointFormatError(
+            f"{path}: model_type is {data.get('model_type')!r}, expected 'sam3'", file=str(path)
+        )
     try:
         return Sam3Config(
             **{k: v for k, v in data.items() if k not in ("transformers_version", "architectures")}
         )
     except Exception as exc:  # config classes raise many kinds of errors on bad values
-        raise CheckpointFormatError(f"{path}: not a valid SAM3 config ({exc})") from exc
+        raise CheckpointFormatError(f"{path}: not a valid SAM3 config ({exc})", file=str(path)) from exc
 
 
 def read_safetensors(path: Path) -> dict[str, torch.Tensor]:
@@ -200,7 +205,7 @@ def read_safetensors(path: Path) -> dict[str, torch.Tensor]:
         return load_file(str(path), device="cpu")
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
         raise CheckpointFormatError(
-            f"{path}: not a readable safetensors file (truncated or damaged?): {exc}"
+            f"{path}: not a readable safetensors file (truncated or damaged?): {exc}", file=str(path)
         ) from exc
 
 
@@ -210,28 +215,41 @@ def _check_torch_magic(path: Path) -> None:
         magic = fh.read(4)
     if magic[:2] != b"PK" and magic[:1] != b"\x80":
         raise CheckpointFormatError(
-            f"{path}: not a PyTorch checkpoint (expected a torch.save file such as sam3.pt or checkpoint.pt)"
+            f"{path}: not a PyTorch checkpoint (expected a torch.save file such as sam3.pt or checkpoint.pt)",
+            file=str(path),
         )
 
 
 def _torch_load(path: Path) -> Any:
     _check_torch_magic(path)
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "Detected pickle protocol 4": noise
+            return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        # weights_only refuses arbitrary objects: that is the safety we want, not a bug to work around.
+        # weights_only refuses arbitrary objects: that is the safety we want, not a bug to work
+        # around. Torch's message advises loading with weights_only=False: never pass that on.
+        found = re.search(r"Unsupported (?:global|operand)[^.\n]*", str(exc))
+        what = f" ({found.group(0)[:160]})" if found else ""
         raise CheckpointFormatError(
-            f"{path}: holds objects other than tensors and plain containers; refusing to unpickle it "
-            f"(only weights_only checkpoints are loaded): {str(exc).splitlines()[0]}"
+            f"{path}: holds objects other than tensors and plain containers{what}; refusing to unpickle "
+            "it: only checkpoints of plain tensors are loaded, never code",
+            file=str(path),
         ) from exc
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as exc:
         raise CheckpointFormatError(
-            f"{path}: cannot read the checkpoint (truncated or damaged?): {exc}"
+            f"{path}: cannot read the checkpoint (truncated or damaged?): {exc}", file=str(path)
         ) from exc
 
 
 def _is_state_dict(obj: Any) -> bool:
-    return isinstance(obj, Mapping) and bool(obj) and all(isinstance(v, torch.Tensor) for v in obj.values())
+    # keys must be names: a dict {1: tensor} is a torch.save of something else, not a state dict
+    return (
+        isinstance(obj, Mapping)
+        and bool(obj)
+        and all(isinstance(k, str) for k in obj)
+        and all(isinstance(v, torch.Tensor) for v in obj.values())
+    )
 
 
 def _strip_prefixes(state: Mapping[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], int]:
@@ -261,19 +279,30 @@ def check_state_dict(
         When a tensor's shape differs from the model's.
     """
     with torch.device("meta"):
-        own = {k: tuple(v.shape) for k, v in Sam3Model(config).state_dict().items()}
+        model_state = Sam3Model(config).state_dict()
+    own = {k: tuple(v.shape) for k, v in model_state.items()}
     matched = [k for k in state if k in own]
     if not state or len(matched) < len(state) / 2:
         example = next(iter(state), "(no tensors)")
         raise CheckpointFormatError(
             f"{source}: not a SAM3 image model: only {len(matched)} of its {len(state)} tensors have SAM3 "
-            f"names (first key: {example!r})"
+            f"names (first key: {example!r})",
+            file=str(source),
         )
     for k in matched:
         if tuple(state[k].shape) != own[k]:
             raise ConfigMismatchError(
                 f"{source}: weights do not fit {config_path}: {k} has shape {tuple(state[k].shape)} in the file "
-                f"but {own[k]} in the model"
+                f"but {own[k]} in the model",
+                file=str(source),
+            )
+        if model_state[k].is_floating_point() and not state[k].is_floating_point():
+            # int8 (or bool) data copied into float weights loads "fully" and predicts nothing
+            raise CheckpointFormatError(
+                f"{source}: {k} is {str(state[k].dtype).replace('torch.', '')} in the file, but a "
+                "floating-point weight in the model (quantised or damaged weights are not read)",
+                file=source,
+                field=k,
             )
 
 
@@ -343,17 +372,20 @@ def detect_format(spec: str | Path) -> str:
         if (path / "config.json").is_file():
             return "transformers"
         raise CheckpointFormatError(
-            f"{path}: folder is not a model (expected {EXPORT_META} or config.json with model.safetensors)"
+            f"{path}: folder is not a model (expected {EXPORT_META} or config.json with model.safetensors)",
+            file=str(path),
         )
     if path.is_file():
         if path.suffix in (".pt", ".pth", ".ckpt", ".bin"):
             return "torch"
         if path.suffix == ".safetensors":
             raise CheckpointFormatError(
-                f"{path}: a bare safetensors file has no config; pass the folder that holds it with config.json"
+                f"{path}: a bare safetensors file has no config; pass the folder that holds it with config.json",
+                file=str(path),
             )
         raise CheckpointFormatError(
-            f"{path}: unknown model file type {path.suffix!r} (expected a folder, sam3.pt or checkpoint.pt)"
+            f"{path}: unknown model file type {path.suffix!r} (expected a folder, sam3.pt or checkpoint.pt)",
+            file=str(path),
         )
     raise CheckpointFormatError(
         f"model not found: {spec} (expected 'tiny', a model folder, sam3.pt or checkpoint.pt)"
@@ -396,7 +428,7 @@ def _load_transformers_folder(path: Path, tokenizer: str | Path | None) -> Loade
     tok = _resolve_tokenizer(tokenizer, path, config.text_config.max_position_embeddings, str(path))
     weights = sorted(path.glob("model*.safetensors"))
     if not weights:
-        raise CheckpointFormatError(f"{path}: no model.safetensors in the model folder")
+        raise CheckpointFormatError(f"{path}: no model.safetensors in the model folder", file=str(path))
     for w in weights:  # damage shows here as a clear message rather than deep in from_pretrained
         _check_safetensors_header(w)
     # Names and shapes only: from_pretrained reads the weights itself, once.
@@ -416,14 +448,16 @@ def _load_transformers_folder(path: Path, tokenizer: str | Path | None) -> Loade
             str(path), config=config, local_files_only=True, output_loading_info=True
         )
     except (OSError, ValueError, RuntimeError) as exc:
-        raise CheckpointFormatError(f"{path}: transformers could not load the model folder: {exc}") from exc
+        raise CheckpointFormatError(
+            f"{path}: transformers could not load the model folder: {exc}", file=str(path)
+        ) from exc
     finally:
         hf_logging.set_verbosity(previous)
         if bar_was_on:
             hf_logging.enable_progress_bar()
     if info.get("mismatched_keys"):
         first = next(iter(info["mismatched_keys"]))
-        raise ConfigMismatchError(f"{path}: weights do not fit config.json ({first})")
+        raise ConfigMismatchError(f"{path}: weights do not fit config.json ({first})", file=str(path))
     # Report from our own comparison of names, which also covers what from_pretrained filled in.
     own = model.state_dict()
     matched = [k for k in state if k in own]
@@ -444,9 +478,31 @@ def _safetensors_shapes(path: Path) -> dict[str, torch.Tensor]:
 
     try:
         with safe_open(str(path), framework="pt") as fh:
-            return {k: torch.empty(fh.get_slice(k).get_shape(), device="meta") for k in fh.keys()}
+            out = {}
+            for k in fh.keys():
+                piece = fh.get_slice(k)
+                dtype = _SAFETENSORS_DTYPES.get(piece.get_dtype(), torch.uint8)
+                out[k] = torch.empty(piece.get_shape(), dtype=dtype, device="meta")
+            return out
     except (SafetensorError, OSError) as exc:
-        raise CheckpointFormatError(f"{path}: not a readable safetensors file: {exc}") from exc
+        raise CheckpointFormatError(
+            f"{path}: not a readable safetensors file: {exc}", file=str(path)
+        ) from exc
+
+
+# safetensors' dtype names -> torch (only whether a tensor is floating point matters here)
+_SAFETENSORS_DTYPES = {
+    "F64": torch.float64,
+    "F32": torch.float32,
+    "F16": torch.float16,
+    "BF16": torch.bfloat16,
+    "I64": torch.int64,
+    "I32": torch.int32,
+    "I16": torch.int16,
+    "I8": torch.int8,
+    "U8": torch.uint8,
+    "BOOL": torch.bool,
+}
 
 
 def _check_safetensors_header(path: Path) -> None:
@@ -456,19 +512,61 @@ def _check_safetensors_header(path: Path) -> None:
     with open(path, "rb") as fh:
         head = fh.read(8)
         if len(head) < 8:
-            raise CheckpointFormatError(f"{path}: not a safetensors file (too short)")
+            raise CheckpointFormatError(f"{path}: not a safetensors file (too short)", file=str(path))
         (n,) = struct.unpack("<Q", head)
         if n > size - 8:
-            raise CheckpointFormatError(f"{path}: not a safetensors file (header length {n} > file size)")
+            raise CheckpointFormatError(
+                f"{path}: not a safetensors file (header length {n} > file size)", file=str(path)
+            )
         try:
             header = json.loads(fh.read(n))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise CheckpointFormatError(f"{path}: not a safetensors file (bad header)") from exc
-    end = max((v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"), default=0)
+        except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+            raise CheckpointFormatError(
+                f"{path}: not a safetensors file (bad header)", file=str(path)
+            ) from exc
+    end = _header_end(path, header)
     if 8 + n + end > size:
         raise CheckpointFormatError(
-            f"{path}: truncated safetensors file: needs {8 + n + end} bytes, has {size} (copy it again)"
+            f"{path}: truncated safetensors file: needs {8 + n + end} bytes, has {size} (copy it again)",
+            file=str(path),
         )
+
+
+def _header_end(path: Path, header: Any) -> int:
+    """Where the last tensor's data ends, after checking every entry of a safetensors header.
+
+    The header is JSON the file's author wrote: a list, an entry without ``data_offsets``, or a
+    string where an object belongs must be a clear refusal naming the entry, not a KeyError.
+    """
+
+    def bad(field: str, why: str) -> CheckpointFormatError:
+        return CheckpointFormatError(
+            f"{path}: not a safetensors file: header entry {field!r} {why}", file=str(path), field=field
+        )
+
+    if not isinstance(header, dict):
+        raise CheckpointFormatError(
+            f"{path}: not a safetensors file: the header is a JSON {type(header).__name__}, not an object",
+            file=str(path),
+        )
+    end = 0
+    for name, entry in header.items():
+        if name == "__metadata__":
+            continue
+        if not isinstance(entry, dict):
+            raise bad(name, f"is a {type(entry).__name__}, expected {{dtype, shape, data_offsets}}")
+        offsets = entry.get("data_offsets")
+        if (
+            not isinstance(offsets, list)
+            or len(offsets) != 2
+            or not all(type(v) is int and v >= 0 for v in offsets)
+            or offsets[0] > offsets[1]
+        ):
+            raise bad(name, f"has data_offsets {offsets!r:.80}, expected [begin, end] byte offsets")
+        if not isinstance(entry.get("dtype"), str) or not isinstance(entry.get("shape"), list):
+            raise bad(name, "lacks a dtype string or a shape list")
+        end = max(end, offsets[1])
+    return end
 
 
 def _load_torch_file(
@@ -494,8 +592,11 @@ def _load_torch_file(
                 break
     if not _is_state_dict(obj):
         kind = type(obj).__name__
+        if isinstance(obj, Mapping) and obj and not all(isinstance(k, str) for k in obj):
+            kind = f"dict whose keys are not tensor names (first key: {next(iter(obj))!r})"
         raise CheckpointFormatError(
-            f"{path}: holds a {kind}, not a state dict of tensors (nor one under 'model' / 'model_state_dict')"
+            f"{path}: holds a {kind}, not a state dict of tensors (nor one under 'model' / 'model_state_dict')",
+            file=str(path),
         )
     state, ignored = _strip_prefixes(obj)
     if any(k.startswith(("vision_encoder.", "detr_decoder.")) for k in state):
@@ -519,27 +620,43 @@ def _load_export(path: Path, tokenizer: str | Path | None, allow_incomplete: boo
     meta = _read_json(path / EXPORT_META, "export description")
     if meta.get("format") != EXPORT_FORMAT:
         raise CheckpointFormatError(
-            f"{path / EXPORT_META}: format is {meta.get('format')!r}, expected {EXPORT_FORMAT!r}"
+            f"{path / EXPORT_META}: format is {meta.get('format')!r}, expected {EXPORT_FORMAT!r}",
+            file=str(path / EXPORT_META),
         )
     weights = path / "model.safetensors"
     if not weights.is_file():
-        raise CheckpointFormatError(f"{path}: model.safetensors is missing from the export")
+        raise CheckpointFormatError(f"{path}: model.safetensors is missing from the export", file=str(path))
     _check_safetensors_header(weights)
     state = read_safetensors(weights)
     base = meta.get("base")
     if base:
         if not isinstance(base, dict) or not isinstance(base.get("spec"), str):
             raise CheckpointFormatError(
-                f"{path / EXPORT_META}: base: expected {{'spec': str, 'fingerprint': str}}"
+                f"{path / EXPORT_META}: base: expected {{'spec': str, 'fingerprint': str}}",
+                file=str(path / EXPORT_META),
             )
         base_spec = base["spec"]
         if base_spec != "tiny" and not Path(base_spec).is_absolute():
             base_spec = str((path / base_spec).resolve())
-        base_loaded = load_model(base_spec)
-        if base.get("fingerprint") and base["fingerprint"] != base_loaded.fingerprint:
+        chain = _BASE_CHAIN.get()
+        here = str(path.resolve())
+        if base_spec != "tiny" and (str(Path(base_spec).resolve()) in (*chain, here) or len(chain) >= 8):
+            loop = " -> ".join((*chain, here, str(Path(base_spec).resolve())))
+            raise CheckpointFormatError(
+                f"{path / EXPORT_META}: base: the chain of base models loops or is too long ({loop})",
+                file=str(path / EXPORT_META),
+                field="base.spec",
+            )
+        token = _BASE_CHAIN.set((*chain, here))
+        try:
+            base_loaded = load_model(base_spec)
+        finally:
+            _BASE_CHAIN.reset(token)
+        if base.get("fingerprint") and not _same_fingerprint(base["fingerprint"], base_loaded.fingerprint):
             raise ModelLoadError(
                 f"{path / EXPORT_META}: base: {base_spec} has changed since the export was made "
-                f"(fingerprint {base_loaded.fingerprint}, expected {base['fingerprint']})"
+                f"(fingerprint {base_loaded.fingerprint}, expected {base['fingerprint']})",
+                file=str(path / EXPORT_META),
             )
         model = base_loaded.model
         n_base = base_loaded.report.loaded
@@ -549,15 +666,37 @@ def _load_export(path: Path, tokenizer: str | Path | None, allow_incomplete: boo
     else:
         cfg_path = path / "config.json"
         if not cfg_path.is_file():
-            raise CheckpointFormatError(f"{path}: config.json is missing from the export")
+            raise CheckpointFormatError(f"{path}: config.json is missing from the export", file=str(path))
         cfg = load_config(cfg_path)
         check_state_dict(cfg, state, source=str(path), config_path=str(cfg_path))
         model = build_model(cfg, initialise=allow_incomplete)
         report = apply_state_dict(model, state, source=str(path), fmt="export", config_path=str(cfg_path))
     max_len = model.config.text_config.max_position_embeddings
     tok = _resolve_tokenizer(tokenizer, path, max_len, str(path))
-    fp = f"export:{meta['export_id']}" if meta.get("export_id") else file_fingerprint(weights)
-    return LoadedModel(model, tok, fp, report, meta)
+    return LoadedModel(model, tok, export_fingerprint(path, meta), report, meta)
+
+
+# Exports being loaded, outermost first: a base that names one of them is a loop.
+_BASE_CHAIN: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar("base_chain", default=())
+
+
+def export_fingerprint(path: Path, meta: Mapping[str, Any] | None = None) -> str:
+    """``export:<export id>:<hash of model.safetensors>`` (what caches predictions of an export).
+
+    The weights' hash is part of it: replacing an export's ``model.safetensors`` (keeping its
+    ``fusereview.json``) must not keep serving the old weights' cached predictions. The hash is
+    memoised by path, size and mtime, so re-opening is instant.
+    """
+    meta = meta if meta is not None else _read_json(path / EXPORT_META, "export description")
+    weights = file_fingerprint(path / "model.safetensors")
+    if not meta.get("export_id"):
+        return weights
+    return f"export:{meta['export_id']}:{weights.removeprefix('sha:')}"
+
+
+def _same_fingerprint(recorded: str, actual: str) -> bool:
+    # exports made before the weights' hash was part of the fingerprint recorded "export:<id>"
+    return recorded == actual or (recorded.count(":") == 1 and actual.startswith(recorded + ":"))
 
 
 def _overlay(
@@ -568,7 +707,8 @@ def _overlay(
     for k, v in state.items():
         if k in own and tuple(v.shape) != tuple(own[k].shape):
             raise ConfigMismatchError(
-                f"{source}: {k} has shape {tuple(v.shape)} in the export but {tuple(own[k].shape)} in the base model"
+                f"{source}: {k} has shape {tuple(v.shape)} in the export but {tuple(own[k].shape)} in the base model",
+                file=str(source),
             )
     matched = {k: v for k, v in state.items() if k in own}
     model.load_state_dict(matched, strict=False)
@@ -615,5 +755,19 @@ def load_model(
         loaded, _ = _load_torch_file(Path(spec), tokenizer, config, allow_incomplete)
     logging.getLogger(__name__).info("model %s", loaded.report.summary())
     if not loaded.report.complete and not allow_incomplete:
-        raise IncompleteWeightsError(loaded.report.refusal())
+        raise IncompleteWeightsError(loaded.report.refusal(), file=loaded.report.source)
+    _refuse_non_finite(loaded.model, str(spec))
     return loaded
+
+
+def _refuse_non_finite(model: torch.nn.Module, source: str) -> None:
+    """A weight holding NaN or infinity makes every score NaN: 0 detections, silently. Refuse it."""
+    for name, tensor in model.state_dict().items():
+        if tensor.is_floating_point() and tensor.numel() and not bool(torch.isfinite(tensor).all()):
+            bad = int((~torch.isfinite(tensor)).sum())
+            raise CheckpointFormatError(
+                f"{source}: weight {name} holds {bad} NaN or infinite values; refusing a model that "
+                "cannot predict (the file is damaged, or training diverged)",
+                file=source,
+                field=name,
+            )

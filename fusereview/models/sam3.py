@@ -24,7 +24,7 @@ import torch
 from transformers.modeling_outputs import BaseModelOutputWithPooling
 
 from fusereview.core.records import Detection
-from fusereview.models.base import select_device
+from fusereview.models.base import require_finite_scores, select_device
 from fusereview.models.checkpoints import IncompleteWeightsError, LoadedModel, LoadReport, load_model
 from fusereview.models.masks import masks_to_rles
 from fusereview.models.preprocess import as_rgb, preprocess
@@ -108,7 +108,9 @@ class Sam3Predictor:
         self.report: LoadReport = loaded.report
         self.meta = dict(loaded.meta)
         self.device: str = select_device(device)
-        self.model.to(self.device).eval()
+        # Weights may come in any dtype (a bf16 transformers folder): they are kept in float32 and
+        # the device's compute dtype comes from _autocast (bf16 on CUDA), so inputs always match.
+        self.model.to(device=self.device, dtype=torch.float32).eval()
         self.image_size = int(self.model.config.image_size)
         self._lock = threading.RLock()
         self._vision = self.model.get_vision_features
@@ -200,6 +202,7 @@ class Sam3Predictor:
             text, text_mask = self._text([p for _, p in prompts])
             for j, (category_id, prompt) in enumerate(prompts):
                 out = self._heads(vision, text[j : j + 1], text_mask[j : j + 1])
+                require_finite_scores(out, self.fingerprint)
                 for i, dets in enumerate(detections_from_outputs(out, sizes, threshold, category_id, prompt)):
                     per_image[i].extend(dets)
         return per_image
@@ -255,6 +258,7 @@ class Sam3Predictor:
             boxes = torch.tensor([[cxcywh]], dtype=torch.float32, device=self.device)
             labels = torch.ones((1, 1), dtype=torch.long, device=self.device)
             out = self._heads(vision, text, text_mask, boxes, labels)
+            require_finite_scores(out, self.fingerprint)
             dets = detections_from_outputs(out, [(height, width)], threshold, category_id, prompt)[0]
         inside = []
         for d in dets:

@@ -403,8 +403,15 @@ class MainWindow(QMainWindow):
         self._clean_changed(True)
         self.train.set_project(project, self.model_spec)
         self.evaluate.set_project(project)
-        self.setWindowTitle(f"{project.root.name} — fusereview[*]")
+        read_only = getattr(project, "read_only", False)
+        self.setWindowTitle(f"{project.root.name}{' (read-only)' if read_only else ''} — fusereview[*]")
         self.show_workspace("review")
+        if read_only:
+            # read-only media: viewing works; every change is refused with this reason
+            self.statusBar().showMessage(
+                f"{project.root} is on read-only media: open for viewing only; copy it somewhere "
+                "writable to review"
+            )
         if not c.go_to_row(0):
             images = project.images()
             if images:

@@ -9,6 +9,7 @@ Faults end the run with a status and a message instead of killing the process: C
 
 from __future__ import annotations
 
+import errno
 import math
 import random
 import sys
@@ -20,6 +21,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from safetensors import SafetensorError
 
 from fusereview.core.errors import FusereviewError
 from fusereview.training import distributed as D
@@ -58,6 +60,10 @@ class TrainingOutOfMemoryError(TrainingError):
 
 class CheckpointSaveError(TrainingError):
     """A checkpoint could not be written (the previous one is intact)."""
+
+
+# safetensors raises its own SafetensorError (not an OSError) when the disk is full
+_SAVE_ERRORS = (OSError, SafetensorError)
 
 
 @dataclass
@@ -100,7 +106,9 @@ def load_train_data(source: Any) -> TrainData:
         return _from_project(Project.open(path))
     train_json = find_split_json(path, "train")
     if train_json is None:
-        raise TrainingError(f"{path}: no train split (expected {path}/train/*.json or a project folder)")
+        raise TrainingError(
+            f"{path}: no train split (expected {path}/train/*.json or a project folder)", file=str(path)
+        )
     train, cats, _ = samples_from_coco(train_json)
     valid_json = find_split_json(path, "valid")
     valid, gt = [], None
@@ -214,6 +222,9 @@ class Trainer:
         self.epoch_record: dict[str, Any] = {}
         self.last_validation: dict[str, Any] | None = None
         self.result: RunResult | None = None
+        #: True once setup succeeded (model loaded, run folder written); a run that never
+        #: started has no folder to record its failure in, and no runs row.
+        self.started = False
         self.state = _State()
         self._feature_cache: dict[int, Any] = {}
         self.notices: list[str] = []
@@ -326,7 +337,9 @@ class Trainer:
             if warning:
                 self.notices.append(warning)
                 print(f"warning: {warning}", file=sys.stderr)
-        model.to(self.device).train()
+        # float32 master weights whatever the file's dtype (a bf16 transformers folder); the
+        # compute dtype is autocast's (amp_dtype), so weights and inputs always agree
+        model.to(device=self.device, dtype=torch.float32).train()
         self.core_model = model
         self.model = model
         if self.dist.world_size > 1:
@@ -383,6 +396,7 @@ class Trainer:
                 env_info(str(self.device)),
             )
         self.start_step = self.step = self.state.step
+        self.started = True  # the run folder exists now: hooks may write into it
         D.barrier(self.dist)
 
     def _load_state(self) -> None:
@@ -647,10 +661,8 @@ class Trainer:
                 run_id=self.run.path.name,
                 extra={"epoch": epoch, "step": self.step, "run_dir": str(self.run.path)},
             )
-        except OSError as exc:
-            raise CheckpointSaveError(
-                f"could not save {self.run.best}: {exc}; the previous best checkpoint is intact"
-            ) from exc
+        except _SAVE_ERRORS as exc:
+            raise self._save_error(self.run.best, exc, "the previous best checkpoint is intact") from exc
 
     def _save_last(self) -> None:
         D.barrier(self.dist)
@@ -679,10 +691,20 @@ class Trainer:
                 extra={"step": self.step, "epoch": self.state.epoch},
                 write_more=lambda d: torch.save(state, d / "trainer_state.pt"),
             )
-        except OSError as exc:
-            raise CheckpointSaveError(
-                f"could not save {self.run.last}: {exc} (disk full?); the previous checkpoint is intact"
-            ) from exc
+        except _SAVE_ERRORS as exc:
+            raise self._save_error(self.run.last, exc, "the previous checkpoint is intact") from exc
+
+    def _save_error(self, target: Path, exc: BaseException, kept: str) -> CheckpointSaveError:
+        """One message for a failed save; a full disk says how much space a checkpoint needs."""
+        text = str(exc)
+        full = getattr(exc, "errno", None) == errno.ENOSPC or "No space left" in text or "os error 28" in text
+        if full:
+            needed = sum(t.numel() * t.element_size() for t in self.core_model.state_dict().values())
+            return CheckpointSaveError(
+                f"disk full: {max(1, round(needed / 1e6))} MB needed at {target.parent}; {kept}",
+                file=str(target),
+            )
+        return CheckpointSaveError(f"could not save {target}: {exc}; {kept}", file=str(target))
 
     def _save_last_quietly(self) -> None:
         try:
@@ -762,11 +784,10 @@ def propose_active_model(
 
 
 def _fingerprint(folder: Path) -> str:
-    """The fingerprint the models layer gives an export (its export id)."""
-    import json
+    """The fingerprint the models layer gives an export (its export id and its weights' hash)."""
+    from fusereview.models.checkpoints import export_fingerprint
 
-    meta = json.loads((folder / "fusereview.json").read_text())
-    return f"export:{meta['export_id']}"
+    return export_fingerprint(folder)
 
 
 def _numpy_state_globals() -> list[Any]:

@@ -59,7 +59,9 @@ class MetricsWriter(HookBase):
             trainer.run.append(trainer.last_validation)
 
     def after_train(self, trainer: Trainer) -> None:
-        if trainer.is_main and trainer.result is not None:
+        # a run that failed in setup (a model that would not load, a run folder that could not be
+        # made) has no metrics.jsonl to append to: its error is the one to report, not ours
+        if trainer.is_main and trainer.result is not None and trainer.started:
             r = trainer.result
             trainer.run.append(
                 {

@@ -31,12 +31,20 @@ PLACEHOLDER = {"id": 0, "name": "fuse-neutrals", "supercategory": "none"}
 
 
 def tree_hash(folder: Path) -> str:
-    """SHA-256 over every file's relative path and bytes under ``folder`` (sorted)."""
+    """SHA-256 over every file's relative path and bytes under ``folder`` (sorted).
+
+    Files over 64 MiB (the sparse multi-GB "images" of the bad-input tests) count by size and
+    modification time instead of bytes; symlinks by their target, never followed (one may point at
+    ``/dev/zero``).
+    """
     h = hashlib.sha256()
     for p in sorted(folder.rglob("*")):
         h.update(str(p.relative_to(folder)).encode("utf-8", "surrogateescape"))
-        if p.is_file():
-            h.update(p.read_bytes())
+        if p.is_symlink():
+            h.update(str(p.readlink()).encode("utf-8", "surrogateescape"))
+        elif p.is_file():
+            st = p.stat()
+            h.update(p.read_bytes() if st.st_size <= 64 << 20 else f"{st.st_size}:{st.st_mtime_ns}".encode())
     return h.hexdigest()
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from coco_samples import load_json, make_roboflow_dataset, save_json, tree_hash
+from fuzz_support import paths_of
 
 from fusereview.cli import main
 from fusereview.core.coco import CocoSplit, load_dataset, resolve_image_path, validate_dataset
@@ -98,6 +99,41 @@ def _both_valid_and_val(root: Path) -> None:
     import shutil
 
     shutil.copytree(root / "valid", root / "val")
+
+
+def _deep(levels: int) -> str:
+    return "[" * levels + "]" * levels
+
+
+def _nested_list(levels: int) -> list[Any]:
+    out: list[Any] = []
+    for _ in range(levels - 1):
+        out = [out]
+    return out
+
+
+_BIG = 10**400  # parses as a Python int; no float holds it
+
+
+def _replace_image(kind: str) -> Callable[[Path], None]:
+    """The first image becomes a FIFO, a symlink to /dev/zero, or a 2 GiB (sparse) file."""
+
+    def mutate(root: Path) -> None:
+        import os
+
+        p = root / FIRST_IMAGE
+        head = p.read_bytes()[:4096]
+        p.unlink()
+        if kind == "fifo":
+            os.mkfifo(p)
+        elif kind == "dev-zero":
+            os.symlink("/dev/zero", p)
+        else:
+            with open(p, "wb") as fh:
+                fh.write(head)
+                fh.truncate(2 << 30)  # sparse: takes no disk space
+
+    return mutate
 
 
 # (id, mutation, file the problem is in, JSON path, words of the message, seen by load_dataset)
@@ -282,6 +318,136 @@ CASES: list[tuple[str, Callable[[Path], None], str, str, str, bool]] = [
         True,
     ),
     ("valid-and-val", _both_valid_and_val, "val/_annotations.coco.json", "", "keep only one", True),
+    # ---- issue 11: values the parser accepts but nothing downstream can hold
+    ("area-zero", _edit(_ann(2, area=0)), TRAIN, "annotations[2].area", "is 0", True),
+    (
+        "bbox-zero-width",
+        _edit(_ann(2, bbox=[5, 5, 0, 4])),
+        TRAIN,
+        "annotations[2].bbox",
+        "zero width or height",
+        True,
+    ),
+    (
+        "rle-empty-mask",
+        _edit(_ann(2, segmentation={"size": [48, 64], "counts": [48 * 64]}, area=20)),
+        TRAIN,
+        "annotations[2].segmentation",
+        "mask is empty",
+        True,
+    ),
+    (
+        "box-only-area-claims-a-mask",
+        _edit(_ann(3, segmentation=[], area=7.0)),
+        TRAIN,
+        "annotations[3].area",
+        "claims a mask",
+        True,
+    ),
+    (
+        "bbox-309-digit-int",
+        _edit(_ann(2, bbox=[_BIG, 1, 2, 3])),
+        TRAIN,
+        "annotations[2].bbox",
+        "not a finite",
+        True,
+    ),
+    (
+        "polygon-309-digit-int",
+        _edit(_ann(3, segmentation=[[_BIG, 1, 9, 1, 9, 9]])),
+        TRAIN,
+        "annotations[3].segmentation",
+        "not a finite number",
+        True,
+    ),
+    (
+        "area-309-digit-int",
+        _edit(_ann(2, area=_BIG)),
+        TRAIN,
+        "annotations[2].area",
+        "non-negative number",
+        True,
+    ),
+    (
+        "width-309-digit-int",
+        _edit(lambda d: d["images"][1].update(width=_BIG)),
+        TRAIN,
+        "images[1].width",
+        "positive integer",
+        True,
+    ),
+    (
+        "int-beyond-4300-digits",
+        _replace_text('"bbox": [\n    11', '"bbox": [\n    ' + "9" * 5000),
+        TRAIN,
+        "",
+        "more than 4300 digits",
+        True,
+    ),
+    (
+        "inf-in-info",
+        _replace_text('"year": "2024"', '"year": 1e400'),
+        TRAIN,
+        "info.year",
+        "not a JSON number",
+        True,
+    ),
+    (
+        "inf-in-category",
+        _replace_text('"supercategory": "none"', '"supercategory": "none", "x_scale": -1e400'),
+        TRAIN,
+        "categories[0].x_scale",
+        "not a JSON number",
+        True,
+    ),
+    (
+        "inf-top-level",
+        _replace_text('"x_custom": {', '"x_big": 1e999, "x_custom": {'),
+        TRAIN,
+        "x_big",
+        "not a JSON number",
+        True,
+    ),
+    (
+        "surrogate-in-file-name",
+        _replace_text('"file_name": "fuse box (0)', '"file_name": "\\ud800fuse box (0)'),
+        TRAIN,
+        "images[0].file_name",
+        "surrogate",
+        True,
+    ),
+    (
+        "surrogate-in-unknown-field",
+        _replace_text('"kept": true', '"kept": "a\\udc80b"'),
+        TRAIN,
+        "x_custom.kept",
+        "surrogate",
+        True,
+    ),
+    (
+        "nested-too-deep",
+        _replace_text('"kept": true', '"kept": ' + _deep(200)),
+        TRAIN,
+        "x_custom",
+        "nested more than 64 levels",
+        True,
+    ),
+    (
+        "nested-beyond-the-parser",
+        _replace_text('"kept": true', '"kept": ' + _deep(5000)),
+        TRAIN,
+        "",
+        "nested too deeply",
+        True,
+    ),
+    (
+        "nested-too-deep-in-annotation",
+        _edit(_ann(2, x_deep={"a": {"b": _nested_list(80)}})),
+        TRAIN,
+        "annotations[2].x_deep",
+        "nested",
+        True,
+    ),
     (
         "image-missing",
         lambda root: (root / FIRST_IMAGE).unlink(),
@@ -306,6 +472,23 @@ CASES: list[tuple[str, Callable[[Path], None], str, str, str, bool]] = [
         TRAIN,
         "images[0].file_name",
         "megapixel",
+        False,
+    ),
+    ("image-fifo", _replace_image("fifo"), TRAIN, "images[0].file_name", "FIFO", False),
+    (
+        "image-symlink-to-dev-zero",
+        _replace_image("dev-zero"),
+        TRAIN,
+        "images[0].file_name",
+        "character device",
+        False,
+    ),
+    (
+        "image-2gib-file",
+        _replace_image("huge"),
+        TRAIN,
+        "images[0].file_name",
+        "MiB, more than any image",
         False,
     ),
     (
@@ -337,6 +520,7 @@ def test_matrix_has_at_least_20_cases() -> None:
     assert len({c[0] for c in CASES}) == len(CASES)
 
 
+@pytest.mark.timeout(60)  # a FIFO image once hung validate forever: a hang must fail, not block the suite
 @pytest.mark.parametrize(
     ("case", "mutate", "file", "where", "words", "json_level"), CASES, ids=[c[0] for c in CASES]
 )
@@ -422,35 +606,13 @@ def test_validate_reports_every_problem_at_once(pristine: Path, tmp_path: Path) 
         load_dataset(root)
 
 
-def test_problem_list_is_capped_per_file(tmp_path: Path) -> None:
-    root = make_roboflow_dataset(tmp_path, splits={"train": 1})
-    data = load_json(root / TRAIN)
-    template = data["annotations"][0]
-    data["annotations"] = [dict(template, id=k, image_id=12345) for k in range(1500)]
-    save_json(root / TRAIN, data)
-    problems = validate_dataset(root)
-    assert len(problems) <= 1001
-    assert "more problems not listed" in problems[-1].message
-
-
-def _paths(node: Any, prefix: tuple = ()) -> list[tuple]:
-    out = [prefix]
-    if isinstance(node, dict):
-        for k, v in node.items():
-            out += _paths(v, (*prefix, k))
-    elif isinstance(node, list):
-        for i, v in enumerate(node):
-            out += _paths(v, (*prefix, i))
-    return out
-
-
 def test_random_corruption_never_crashes(tmp_path: Path) -> None:
     """Any value replaced by any JSON value: a DatasetError (or a clean load), never a traceback."""
     import random
 
     root = make_roboflow_dataset(tmp_path, splits={"train": 2})
     original = load_json(root / TRAIN)
-    paths = [p for p in _paths(original) if p]
+    paths = paths_of(original)
     junk: list[Any] = [
         None,
         "x",
@@ -486,3 +648,47 @@ def test_random_corruption_never_crashes(tmp_path: Path) -> None:
             outcomes["refused"] += 1
         validate_dataset(root)  # must not raise either
     assert outcomes["refused"] > 50
+
+
+def test_problem_list_is_capped_per_file_and_counts_stay_true(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """2520 problems: 1000 listed, one line for the other 1520, and every count says 2520."""
+    root = make_roboflow_dataset(tmp_path, splits={"train": 1})
+    data = load_json(root / TRAIN)
+    template = data["annotations"][0]
+    data["annotations"] = [dict(template, id=k, image_id=12345) for k in range(2520)]
+    save_json(root / TRAIN, data)
+    problems = validate_dataset(root)
+    assert len(problems) == 1001
+    assert problems[-1].message == "... and 1520 more problems not listed"
+    with pytest.raises(DatasetError, match=r"\(and 2519 more problems\)"):
+        load_dataset(root)
+    assert main(["validate", str(root)]) == 1
+    out, err = capsys.readouterr()
+    assert len(out.splitlines()) == 1001
+    assert "2520 problems found" in err
+
+
+def test_image_file_problems_are_capped_too(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    root = make_roboflow_dataset(tmp_path, splits={"train": 1})
+    data = load_json(root / TRAIN)
+    data["images"] = [dict(data["images"][0], id=k, file_name=f"missing-{k}.jpg") for k in range(1500)]
+    data["annotations"] = []
+    save_json(root / TRAIN, data)
+    problems = validate_dataset(root)
+    assert len(problems) == 1001 and problems[-1].omitted == 500
+    assert main(["validate", str(root)]) == 1
+    out, err = capsys.readouterr()
+    assert len(out.splitlines()) == 1001 and "1500 problems found" in err
+
+
+def test_a_huge_category_name_makes_short_lines(
+    pristine: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = _fresh(pristine, tmp_path)
+    _write_split_category("test", "x" * 1_000_000)(root)
+    assert main(["validate", str(root)]) == 1
+    out, err = capsys.readouterr()
+    assert "categories[1].name" in out
+    assert max(len(line) for line in (out + err).splitlines()) < 2500

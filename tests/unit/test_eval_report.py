@@ -171,7 +171,7 @@ def test_corrupt_metrics_line_is_reported_not_fatal(tmp_path: Path) -> None:
     (run / "metrics.jsonl").write_text("\n".join(lines))
     data = read_run(run)
     assert data.bad_lines == [2]
-    assert "lines [2] are not JSON" in write_report(run).markdown.read_text()
+    assert "lines [2] are not JSON records" in write_report(run).markdown.read_text()
 
 
 def test_line_figure_writes_a_png_with_gaps(tmp_path: Path) -> None:

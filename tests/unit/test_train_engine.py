@@ -195,7 +195,8 @@ def test_disk_full_while_saving_keeps_previous_checkpoint(data, tmp_path, monkey
     result = trainer.train()
     assert (
         result.status == "failed"
-        and "No space left" in result.message
+        and "disk full: " in result.message
+        and "MB needed at" in result.message
         and "previous checkpoint is intact" in result.message
     )
     assert (run_dir / "checkpoints/last/model.safetensors").read_bytes() == before

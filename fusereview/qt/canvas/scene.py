@@ -90,12 +90,32 @@ def decode_overview(path: Path, width: int, height: int, step: int) -> np.ndarra
     Returns an RGB array of ``(ceil(h/step), ceil(w/step))``, or ``None`` when the file is not a
     JPEG or the decoder's result does not have the expected size (then the caller decodes fully).
     """
+    from fusereview.core.images import (
+        ImageDecodeError,
+        apply_orientation,
+        orientation_to_apply,
+        read_image_bytes,
+        read_image_header,
+    )
+
     if path.suffix.lower() not in (".jpg", ".jpeg"):
         return None
     factor, flag = next(((f, fl) for f, fl in _REDUCED_FLAGS if f <= step), (1, None))
     if flag is None:
         return None
-    bgr = cv2.imread(str(path), flag)  # EXIF orientation applied, as load_image does
+    try:
+        # bytes through the same checks as load_image (a FIFO or /dev/zero is never opened), and
+        # EXIF orientation by load_image's rule, not OpenCV's (which rotates square photos too)
+        header = read_image_header(path)
+        orientation = orientation_to_apply(header, (width, height))
+        data = read_image_bytes(path)
+    except ImageDecodeError:
+        return None  # the full decode reports it
+    if orientation is None:
+        return None
+    bgr = cv2.imdecode(np.frombuffer(data, np.uint8), flag | cv2.IMREAD_IGNORE_ORIENTATION)
+    if bgr is not None and orientation != 1:
+        bgr = np.ascontiguousarray(apply_orientation(bgr, orientation))
     if (
         bgr is None
         or abs(bgr.shape[1] * factor - width) > factor
