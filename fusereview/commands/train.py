@@ -33,7 +33,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--preset",
         "-p",
         default="customer",
-        choices=sorted(PRESET_HELP),
         # argparse formats help with %: a literal % must be doubled
         help="; ".join(f"{n}: {t}" for n, t in PRESET_HELP.items()).replace("%", "%%")
         + " (default: customer)",

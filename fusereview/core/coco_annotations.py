@@ -262,7 +262,7 @@ def _check_empty_masks(
 
 
 def _check_box_only_areas(anns: list[Any], rep: Report, no_mask: list[int], boxes: np.ndarray) -> None:
-    """A label without a mask is its box: an ``area`` other than width x height claims a mask it lacks.
+    """A label without a mask is its box: an ``area`` other than width x height claims a mask it lacks (a quirk).
 
     (Evaluation buckets objects by ``area``; a box-only label whose area says 7 pixels while its box
     holds 400 is silently put in the wrong bucket, or is what is left of an empty mask.)
@@ -273,7 +273,9 @@ def _check_box_only_areas(anns: list[Any], rep: Report, no_mask: list[int], boxe
             continue  # missing (computed from the box) or already reported
         box_area = float(boxes[i, 2] * boxes[i, 3])
         if abs(area - box_area) > max(1.0, 0.02 * box_area):
-            rep.problem(
+            # a quirk, not a refusal: a file whose masks were stripped (boxes kept, areas of the
+            # masks left) is still a usable box dataset; `info` and `validate` say so
+            rep.quirk(
                 f"annotations[{i}].area",
                 f"area {short_repr(area)} claims a mask, but the segmentation is empty (a box-only label "
                 f"has area = width x height = {box_area:g})",

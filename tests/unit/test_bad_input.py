@@ -337,14 +337,6 @@ CASES: list[tuple[str, Callable[[Path], None], str, str, str, bool]] = [
         True,
     ),
     (
-        "box-only-area-claims-a-mask",
-        _edit(_ann(3, segmentation=[], area=7.0)),
-        TRAIN,
-        "annotations[3].area",
-        "claims a mask",
-        True,
-    ),
-    (
         "bbox-309-digit-int",
         _edit(_ann(2, bbox=[_BIG, 1, 2, 3])),
         TRAIN,
@@ -692,3 +684,13 @@ def test_a_huge_category_name_makes_short_lines(
     out, err = capsys.readouterr()
     assert "categories[1].name" in out
     assert max(len(line) for line in (out + err).splitlines()) < 2500
+
+
+def test_a_box_only_label_whose_area_claims_a_mask_is_a_quirk_not_a_refusal(
+    pristine: Path, tmp_path: Path
+) -> None:
+    """Masks stripped from a file (boxes and the masks' areas kept): still a box dataset, said so."""
+    ds = _fresh(pristine, tmp_path)
+    _edit(_ann(3, segmentation=[], area=7.0))(ds)
+    loaded = load_dataset(ds)
+    assert any("claims a mask" in q.message and q.where == "annotations[3].area" for q in loaded.quirks)
