@@ -23,6 +23,7 @@ EVENT_KINDS: dict[str, str] = {
     "predictions_removed": "prediction ids of pending predictions replaced by a newer model run (rows deleted)",
     "prompt_changed": "category ids whose text prompt changed",
     "matches_changed": "prediction ids whose match to an annotation changed (core.matching)",
+    "label_checked": "label_checks row ids recorded or undone (a label-issue fix or verdict, ADR 0022)",
 }
 
 
