@@ -18,8 +18,10 @@ the label in question; every score below is in [0, 1], higher = likelier a mista
     prediction half on top of another label is half as likely to be a new object).
 **spurious label** (an annotation)
     Nothing the model sees supports it: ``(1 − E) · r``, where ``E`` is the largest of the
-    confirming prediction's score and ``s · min(1, u / 0.5)`` over the unmatched predictions (any
-    category) that overlap it at ``u >=`` :data:`NEAR_IOU`, and ``r`` is the share of the labels
+    confirming prediction's support ``1 − (1 − s)(1 − u)`` (its score or its exact overlap: a weak
+    prediction lying exactly on the label is no coincidence) and ``s · min(1, u / 0.5)`` over the
+    unmatched predictions (any category) that overlap it at ``u >=`` :data:`NEAR_IOU`, and ``r``
+    is the share of the labels
     of its category that the model confirms (:func:`model_recall`): not being seen by a model
     that sees 60 % of the labels says less than not being seen by one that sees 95 %.
 **misplaced box or mask** (an annotation and a prediction of its category)
@@ -275,8 +277,10 @@ def _label_issue(
     s_own = preds[own].score if own is not None else 0.0
     u_own = float(ious[own, j]) if own is not None else 0.0
     near = [i for i in free if ious[i, j] >= NEAR_IOU]
-    # spurious: nothing supports it
-    evidence = [(s_own, own)] + [(preds[i].score * min(1.0, ious[i, j] / MATCH_IOU), i) for i in near]
+    # spurious: nothing supports it. A confirming prediction supports it by its score and by how
+    # exactly it lies on the label (a weak prediction at IoU 0.95 is no coincidence): noisy-or
+    confirm = 1.0 - (1.0 - s_own) * (1.0 - u_own) if own is not None else 0.0
+    evidence = [(confirm, own)] + [(preds[i].score * min(1.0, ious[i, j] / MATCH_IOU), i) for i in near]
     support, support_row = max(evidence, key=lambda t: t[0])
     candidates: list[tuple[float, str, int | None]] = [((1.0 - support) * rate, "spurious", support_row)]
     # misplaced: a prediction of its category puts it elsewhere

@@ -72,7 +72,7 @@ def test_each_kind_is_found_with_its_documented_score() -> None:
     assert wrong.score == pytest.approx(0.7)
     (missing,) = found["missing"]
     assert (missing.annotation_id, missing.prediction_id, missing.score) == (None, 14, pytest.approx(0.6))
-    # the correct label has no issue (its spurious score 0.1 is under ISSUE_MIN), and the
+    # the correct label has no issue (its prediction lies exactly on it), and the
     # prediction that explains the misplaced label is not also a missing label
     assert all(i.annotation_id != 1 for i in issues)
     assert all(i.prediction_id != 12 for i in found["missing"])
@@ -112,8 +112,16 @@ def test_own_category_cover_lowers_a_wrong_class_score() -> None:
     preds = [pred(11, (0, 0, 10, 10), 0.9, cat=2), pred(12, (0, 0, 10, 10), 0.3)]
     (issue,) = score_image(1, anns, preds, min_score=0.0)
     assert issue.kind == "wrong_class" and issue.score == pytest.approx(0.9 * (1 - 0.3))
-    # something is there (the other category's prediction): not spurious
-    assert issue.kind_score("spurious") == pytest.approx(1 - 0.9)
+    # its own category's prediction lies exactly on it: something is there, not spurious
+    assert issue.kind_score("spurious") == pytest.approx(0.0)
+
+
+def test_support_of_a_confirming_prediction_is_its_score_or_its_exact_overlap() -> None:
+    anns = [ann(1, (0, 0, 10, 10)), ann(2, (20, 0, 30, 10))]
+    preds = [pred(11, (0, 0, 10, 10), 0.06), pred(12, (20, 0, 30, 12.5), 0.2)]  # IoU 1 and 0.8
+    issues = {i.annotation_id: i for i in score_image(1, anns, preds, min_score=0.0)}
+    assert issues[1].kind_score("spurious") == pytest.approx(0.0)
+    assert issues[2].kind_score("spurious") == pytest.approx((1 - 0.2) * (1 - 0.8))
 
 
 def test_recall_scales_spurious_and_checked_and_missing_ok_filter() -> None:
