@@ -99,7 +99,7 @@ def _check_args(args: argparse.Namespace) -> None:
 
 def _predict(project: Project, args: argparse.Namespace) -> str:
     """Predict the project with ``--model`` (cached path of ``fusereview predict``); its fingerprint."""
-    from fusereview.commands.predict import ProgressBar
+    from fusereview.commands.predict import ProgressBar, print_counts
     from fusereview.models.predict_job import predict_project
     from fusereview.models.sam3 import load_predictor
 
@@ -113,13 +113,7 @@ def _predict(project: Project, args: argparse.Namespace) -> str:
         threshold=args.threshold,
         progress=ProgressBar("predict"),
     )
-    for f in counts["failures"]:
-        print(f"skipped {f['file_name']}: {f['error']}", file=sys.stderr)
-    print(
-        f"{counts['images']} images: {counts['predicted']} predicted, {counts['cached']} cached; "
-        f"{counts['detections']} detections stored",
-        file=sys.stderr,
-    )
+    print_counts(counts)
     return str(predictor.fingerprint)
 
 

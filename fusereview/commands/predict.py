@@ -68,6 +68,17 @@ class ProgressBar:
         )
 
 
+def print_counts(counts: dict) -> None:
+    """Say on stderr what a ``predict_project`` run did (each failed image, then the totals)."""
+    for f in counts["failures"]:
+        print(f"skipped {f['file_name']}: {f['error']}", file=sys.stderr)
+    print(
+        f"{counts['images']} images: {counts['predicted']} predicted, {counts['cached']} cached, "
+        f"{counts['failed']} failed; {counts['detections']} detections stored",
+        file=sys.stderr,
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     """Run the command."""
     from fusereview.core.project import Project
@@ -139,13 +150,7 @@ def run(args: argparse.Namespace) -> int:
                 )
             if not main or counts is None:
                 return 0
-            for f in counts["failures"]:
-                print(f"skipped {f['file_name']}: {f['error']}", file=sys.stderr)
-            print(
-                f"{counts['images']} images: {counts['predicted']} predicted, {counts['cached']} cached, "
-                f"{counts['failed']} failed; {counts['detections']} detections stored",
-                file=sys.stderr,
-            )
+            print_counts(counts)
             if args.out is not None:
                 results = coco_results(
                     project, predictor.fingerprint, split=args.split, threshold=args.threshold
