@@ -120,7 +120,15 @@ def _plant(data: dict) -> dict:
     image = next(i for i in data["images"] if i["id"] == image_id)
     anns = [a for a in data["annotations"] if a["image_id"] == image_id]
     boxes = [_xyxy(a["bbox"]) for a in anns]
-    dropped, moved, retagged = anns[0], anns[1], anns[2]
+    # the objects nearest the middle (a screenshot of them shows their surroundings)
+    cx, cy = image["width"] / 2, image["height"] / 2
+    middle = sorted(
+        anns,
+        key=lambda a: (
+            (a["bbox"][0] + a["bbox"][2] / 2 - cx) ** 2 + (a["bbox"][1] + a["bbox"][3] / 2 - cy) ** 2
+        ),
+    )
+    dropped, moved, retagged = middle[0], middle[1], middle[2]
     data["annotations"].remove(dropped)
     # the move: 60 % of its width towards the middle of the image
     x, y, w, h = moved["bbox"]

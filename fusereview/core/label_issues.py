@@ -429,11 +429,21 @@ def find_label_issues(
     images = {img.id: img for img in project.images()}
     wanted = set(images) if image_ids is None else set(image_ids) & set(images)
     anns_by_image: dict[int, list[Any]] = {i: [] for i in wanted}
-    for ann in project.annotations():
+    preds_by_image: dict[int, list[Any]] = {i: [] for i in wanted}
+    # a few images (the GUI after a fix): read those; else one pass over each table
+    few = len(wanted) <= 16 and len(wanted) < len(images)
+    anns = (
+        (a for i in sorted(wanted) for a in project.annotations(image_id=i)) if few else project.annotations()
+    )
+    for ann in anns:
         if ann.image_id in anns_by_image:
             anns_by_image[ann.image_id].append(ann)
-    preds_by_image: dict[int, list[Any]] = {i: [] for i in wanted}
-    for pred in project.predictions(model=model):
+    preds = (
+        (p for i in sorted(wanted) for p in project.predictions(image_id=i, model=model))
+        if few
+        else project.predictions(model=model)
+    )
+    for pred in preds:
         if pred.image_id in preds_by_image and pred.state.value != "rejected" and pred.annotation_id is None:
             preds_by_image[pred.image_id].append(pred)
     right_anns, right_boxes = verdicts(project, wanted)

@@ -44,8 +44,15 @@ from fusereview.qt.canvas.scene import OVERVIEW_MAX_SIDE, CanvasScene, FrameCach
 from fusereview.qt.canvas.tools import BoxTool, BrushTool, PolygonTool, SelectTool, Tool
 from fusereview.qt.canvas.view import CanvasView
 from fusereview.qt.controller import ReviewController
+from fusereview.qt.label_issues import (
+    LABEL_ISSUE_KEYS,
+    LABEL_ISSUE_SHORTCUTS,
+    MODE_KEY,
+    LabelIssuesController,
+)
 from fusereview.qt.models.image_list import ImageFilterProxy, ImageIdRole
 from fusereview.qt.panels.details import DetailsPanel
+from fusereview.qt.panels.label_issues import LabelIssuesPanel, QueueModes
 from fusereview.qt.panels.prompts import PromptsPanel
 from fusereview.qt.panels.review import ReviewPanel
 from fusereview.qt.panels.start_page import StartPage, remember_project
@@ -77,6 +84,7 @@ SHORTCUTS: list[tuple[str, str]] = [
     ("wheel, space-drag, middle-drag", "zoom to cursor, pan"),
     ("?", "this list"),
 ]
+SHORTCUTS[-1:-1] = LABEL_ISSUE_SHORTCUTS  # label issues mode (issue 14)
 
 
 PREFETCH_DELAY_MS = 60
@@ -253,7 +261,8 @@ class MainWindow(QMainWindow):
         self.images_dock = self._dock("Images", "dock_images", images, left)
 
         self.queue_holder = QStackedWidget()
-        self.queue_dock = self._dock("Review queue", "dock_queue", self.queue_holder, right)
+        self.queue_modes = QueueModes(self.queue_holder)  # label issues mode (issue 14): the mode box above
+        self.queue_dock = self._dock("Review queue", "dock_queue", self.queue_modes, right)
         self.details_holder = QStackedWidget()
         self.details_dock = self._dock("Details", "dock_details", self.details_holder, right)
         self.prompts_holder = QStackedWidget()
@@ -334,6 +343,14 @@ class MainWindow(QMainWindow):
         }
         for n in range(1, 10):
             self._action(f"Category {n}", str(n), r(lambda c, n=n: c.set_category_number(n)))
+        # label issues mode (issue 14): L switches the queue's mode, one key per fix
+        self.actions_by_name["label_issues_mode"] = self._action(
+            "Label issues", MODE_KEY, lambda: self.queue_modes.toggle()
+        )
+        for action, key, text in LABEL_ISSUE_KEYS:
+            self.actions_by_name[f"label_issue_{action}"] = self._action(
+                text, key, r(lambda c, a=action: c.label_issues.fix(a))
+            )
 
         bar = QToolBar("Tools")
         bar.setObjectName("toolbar_tools")
@@ -447,6 +464,10 @@ class MainWindow(QMainWindow):
         review = ReviewPanel(c)
         self.queue_holder.addWidget(review)
         self.queue_holder.setCurrentWidget(review)
+        # label issues mode (issue 14): the queue's second page; its outlines go on the canvas
+        issues = LabelIssuesController(c)
+        issues.marks_changed.connect(self.scene.show_errors)
+        self.queue_modes.bind(issues, LabelIssuesPanel(issues))
         details = DetailsPanel(c)
         self.details_holder.addWidget(details)
         self.details_holder.setCurrentWidget(details)
@@ -604,6 +625,7 @@ class MainWindow(QMainWindow):
             self.controller.close()
             self.controller.deleteLater()
             self.controller = None
+        self.queue_modes.unbind()  # label issues mode (issue 14): its page goes with the others below
         for holder in (self.queue_holder, self.details_holder, self.prompts_holder):
             while holder.count():
                 w = holder.widget(0)
