@@ -63,6 +63,10 @@ class Scene:
     labels: dict[int, list[tuple[int, np.ndarray, str]]] = field(default_factory=dict)  # (cat, box, truth)
     dropped: list[tuple[int, int, np.ndarray]] = field(default_factory=list)  # (image, cat, box)
     preds: dict[int, list[tuple[int, np.ndarray, float]]] = field(default_factory=dict)  # (cat, box, score)
+    # the demo-model scenario only: label polygons and prediction masks (ours uses them; cleanlab boxes)
+    label_segs: dict[int, list[list]] = field(default_factory=dict)
+    pred_masks: dict[int, list[dict | None]] = field(default_factory=dict)
+    size: tuple[int, int] = (WIDTH, HEIGHT)
 
 
 def _clip(box: np.ndarray) -> np.ndarray:
@@ -162,6 +166,101 @@ def make_scene(n_images: int, seed: int) -> Scene:
     return scene
 
 
+def demo_predictions(workdir: Path) -> tuple[list, tuple[int, int]]:
+    """The demo dataset (35 images, 512 px, seed 0: the demo model never trained on it) and the shipped
+    demo model's predictions of both prompts at threshold 0.05: ``[(objects, predictions)]`` per image.
+
+    A second category ("fuse holder", which no image has) is prompted too: its answers on the fuses
+    are the real confusions a wrong-class label meets.
+    """
+    from fusereview.core.synthetic import generate_dataset
+    from fusereview.demo.project import demo_model_dir
+    from fusereview.models.predict_job import predict_project
+    from fusereview.models.sam3 import load_predictor
+
+    ds = generate_dataset(workdir / "demo-ds", images=35, size=512, seed=0)
+    for js in ds.glob("*/_annotations.coco.json"):
+        data = json.loads(js.read_text())
+        data["categories"].append({"id": 2, "name": "fuse holder", "supercategory": "fuse-neutrals"})
+        js.write_text(json.dumps(data))
+    project = Project.create(workdir / "demo-proj", load_dataset(ds))
+    try:
+        predictor = load_predictor(demo_model_dir(), device="cpu")
+        predict_project(project, predictor, threshold=0.05)
+        out = []
+        for img in project.images():
+            objs = [(a.category_id, a.bbox, a.segmentation) for a in project.annotations(image_id=img.id)]
+            preds = [
+                (p.category_id, np.array(p.box, dtype=float), p.score, p.mask)
+                for p in project.predictions(img.id)
+            ]
+            out.append((objs, preds))
+        size = (project.images()[0].width, project.images()[0].height)
+    finally:
+        project.close()
+    return out, size
+
+
+def demo_scene(cached: list, size: tuple[int, int], seed: int) -> Scene:
+    """Planted errors (the same rates as :func:`make_scene`) on the demo labels; the demo model's predictions."""
+    rng = np.random.default_rng(seed)
+    width, height = size
+    scene = Scene(size=size)
+    flat = [(i, k) for i, (objs, _) in enumerate(cached) for k in range(len(objs))]
+    order = rng.permutation(len(flat))
+    n = len(flat)
+    n_drop, n_shift, n_class = round(0.10 * n), round(0.10 * n), round(0.05 * n)
+    fate = {}
+    for pos, idx in enumerate(order):
+        fate[flat[idx]] = (
+            "missing"
+            if pos < n_drop
+            else "misplaced"
+            if pos < n_drop + n_shift
+            else "wrong_class"
+            if pos < n_drop + n_shift + n_class
+            else "correct"
+        )
+    for img, (objs, preds) in enumerate(cached):
+        boxes = []
+        labels, segs = [], []
+        for k, (cat, (x, y, w, h), seg) in enumerate(objs):
+            box = np.array([x, y, x + w, y + h], dtype=float)
+            boxes.append((cat, box))
+            f = fate[(img, k)]
+            if f == "missing":
+                scene.dropped.append((img, cat, box))
+                continue
+            if f == "misplaced":
+                d, theta = rng.uniform(0.3, 0.6), rng.uniform(0, 2 * np.pi)
+                dx, dy = np.cos(theta) * d * w, np.sin(theta) * d * h
+                dx = float(np.clip(dx, -x, width - (x + w)))
+                dy = float(np.clip(dy, -y, height - (y + h)))
+                labels.append((cat, box + np.array([dx, dy, dx, dy]), f))
+                segs.append([[v + (dx if i % 2 == 0 else dy) for i, v in enumerate(p)] for p in seg])
+            else:
+                labels.append((3 - cat if f == "wrong_class" else cat, box, f))
+                segs.append(seg)
+        scene.objects[img] = boxes
+        scene.labels[img] = labels
+        scene.label_segs[img] = segs
+        scene.preds[img] = [(c, b, s) for c, b, s, _ in preds]
+        scene.pred_masks[img] = [m for *_, m in preds]
+    n_spurious = round(0.05 * n)
+    while n_spurious:
+        img = int(rng.integers(len(cached)))
+        w, h = rng.uniform(15, 40), rng.uniform(15, 40)
+        x, y = rng.uniform(0, width - w), rng.uniform(0, height - h)
+        box = np.array([x, y, x + w, y + h])
+        truth = np.array([b for _, b in scene.objects[img]]).reshape(-1, 4)
+        if len(truth) and box_iou(box[None], truth).max() >= 0.3:
+            continue
+        scene.labels[img].append((1, box, "spurious"))
+        scene.label_segs[img].append([])
+        n_spurious -= 1
+    return scene
+
+
 # --- ours -------------------------------------------------------------------------------------
 
 
@@ -172,8 +271,10 @@ def run_ours(scene: Scene, workdir: Path) -> tuple[dict, dict, dict, dict, float
     index), image scores, the report, seconds).
     """
     images, annotations = [], []
+    width, height = scene.size
     for img in scene.labels:
-        images.append({"id": img, "file_name": f"img{img:05d}.png", "width": WIDTH, "height": HEIGHT})
+        images.append({"id": img, "file_name": f"img{img:05d}.png", "width": width, "height": height})
+        segs = scene.label_segs.get(img)
         for k, (cat, box, _truth) in enumerate(scene.labels[img]):
             x0, y0, x1, y1 = (float(v) for v in box)
             annotations.append(
@@ -183,7 +284,7 @@ def run_ours(scene: Scene, workdir: Path) -> tuple[dict, dict, dict, dict, float
                     "category_id": cat,
                     "bbox": [x0, y0, x1 - x0, y1 - y0],
                     "area": (x1 - x0) * (y1 - y0),
-                    "segmentation": [],
+                    "segmentation": segs[k] if segs else [],
                     "iscrowd": 0,
                 }
             )
@@ -202,7 +303,11 @@ def run_ours(scene: Scene, workdir: Path) -> tuple[dict, dict, dict, dict, float
         pred_index: dict[int, tuple[int, int]] = {}
         project_image = {c: pid for pid, c in image_index.items()}
         for img, preds in scene.preds.items():
-            dets = [Detection(tuple(float(v) for v in b), s, None, c) for c, b, s in preds]  # type: ignore[arg-type]
+            masks = scene.pred_masks.get(img) or [None] * len(preds)
+            dets = [
+                Detection(tuple(float(v) for v in b), s, m, c)  # type: ignore[arg-type]
+                for (c, b, s), m in zip(preds, masks, strict=True)
+            ]
             stored = project.store_predictions(project_image[img], MODEL, "bench", dets)
             for k, p in enumerate(stored):
                 pred_index[p.id] = (img, k)
@@ -399,7 +504,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--images", type=int, default=300)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument(
+        "--demo-model",
+        action="store_true",
+        help="the demo dataset and the shipped demo model's own predictions instead of the jittered model",
+    )
     args = parser.parse_args()
+    cached: list = []
+    demo_size = (WIDTH, HEIGHT)
+    if args.demo_model:
+        workdir = Path(tempfile.mkdtemp(prefix="bench-label-issues-"))
+        start = time.perf_counter()
+        cached, demo_size = demo_predictions(workdir)
+        print(f"demo model predictions: {time.perf_counter() - start:.0f} s", flush=True)
     keys = (*KINDS, "overall")
     acc: dict[str, dict[str, dict[str, list]]] = {
         view: {m: {k: [] for k in keys} for m in METHODS} for view in ("queue", "kind")
@@ -409,7 +526,7 @@ def main() -> None:
     times: dict[str, list[float]] = {"ours": [], "cleanlab": []}
     sizes = []
     for seed in args.seeds:
-        scene = make_scene(args.images, seed)
+        scene = demo_scene(cached, demo_size, seed) if args.demo_model else make_scene(args.images, seed)
         sizes.append(
             (
                 sum(len(v) for v in scene.labels.values()),
@@ -440,8 +557,9 @@ def main() -> None:
         return f"{np.nanmean(values):.3f}" + (f" ±{np.nanstd(values):.3f}" if len(values) > 1 else "")
 
     labels_n, preds_n, errors_n = (int(np.mean(c)) for c in zip(*sizes, strict=True))
+    what = "the demo dataset, the demo model's predictions" if args.demo_model else f"{args.images} images"
     print(
-        f"label issues on planted errors: {args.images} images x {len(args.seeds)} seeds "
+        f"label issues on planted errors: {what} x {len(args.seeds)} seeds "
         f"({labels_n} labels, {preds_n} predictions, {errors_n} planted errors per seed); "
         f"{platform.machine()}, Python {platform.python_version()}; mean ± sd over seeds"
     )
