@@ -152,7 +152,8 @@ class LabelIssuesController(QObject):
         if n == 0:
             self.marks_changed.emit([])
             why = (
-                self.problem
+                self.model.problem
+                or self.problem
                 or "no label issues at or above the minimum score: every label agrees with the model"
             )
             self.review.message.emit(why)

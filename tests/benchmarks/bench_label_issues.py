@@ -91,11 +91,74 @@ def _jitter(rng: np.random.Generator, box: np.ndarray, sigma: float) -> np.ndarr
     return out
 
 
+def plant_labels(
+    scene: Scene,
+    objects: dict[int, list[tuple[int, np.ndarray, list | None]]],
+    rng: np.random.Generator,
+    *,
+    spurious_sides: tuple[float, float],
+    spurious_categories: tuple[int, ...],
+) -> None:
+    """The labels of ``objects`` (image -> (category, xyxy, polygons or None)) with the planted errors.
+
+    10 % of the objects lose their label, 10 % are moved by 30-60 % of their size in a random
+    direction (inside the image; polygons move along), 5 % get the other class, and 5 % of the
+    objects' count more labels are boxes on nothing (IoU < 0.3 with every object, sides in
+    ``spurious_sides``).
+    """
+    width, height = scene.size
+    flat = [(img, k) for img, objs in objects.items() for k in range(len(objs))]
+    n = len(flat)
+    n_drop, n_shift, n_class = round(0.10 * n), round(0.10 * n), round(0.05 * n)
+    fate = dict.fromkeys(flat, "correct")
+    for pos, idx in enumerate(rng.permutation(n)):
+        if pos < n_drop + n_shift + n_class:
+            fate[flat[idx]] = (
+                "missing" if pos < n_drop else "misplaced" if pos < n_drop + n_shift else "wrong_class"
+            )
+    for img, objs in objects.items():
+        scene.objects[img] = [(cat, box) for cat, box, _ in objs]
+        labels, segs = [], []
+        for k, (cat, box, seg) in enumerate(objs):
+            f = fate[(img, k)]
+            if f == "missing":
+                scene.dropped.append((img, cat, box))
+                continue
+            if f == "misplaced":
+                x0, y0, x1, y1 = box
+                d, theta = rng.uniform(0.3, 0.6), rng.uniform(0, 2 * np.pi)
+                dx = float(np.clip(np.cos(theta) * d * (x1 - x0), -x0, width - x1))
+                dy = float(np.clip(np.sin(theta) * d * (y1 - y0), -y0, height - y1))
+                labels.append((cat, box + np.array([dx, dy, dx, dy]), f))
+                if seg is not None:
+                    segs.append([[v + (dx if i % 2 == 0 else dy) for i, v in enumerate(p)] for p in seg])
+                continue
+            labels.append((3 - cat if f == "wrong_class" else cat, box.copy(), f))
+            if seg is not None:
+                segs.append(seg)
+        scene.labels[img] = labels
+        if segs:
+            scene.label_segs[img] = segs
+    images = sorted(objects)
+    placed = 0
+    while placed < round(0.05 * n):
+        img = images[int(rng.integers(len(images)))]
+        w, h = rng.uniform(*spurious_sides), rng.uniform(*spurious_sides)
+        x, y = rng.uniform(0, width - w), rng.uniform(0, height - h)
+        box = np.array([x, y, x + w, y + h])
+        truth = np.array([b for _, b in scene.objects[img]]).reshape(-1, 4)
+        if len(truth) and box_iou(box[None], truth).max() >= 0.3:
+            continue
+        scene.labels[img].append((int(rng.choice(spurious_categories)), box, "spurious"))
+        if img in scene.label_segs:
+            scene.label_segs[img].append([])
+        placed += 1
+
+
 def make_scene(n_images: int, seed: int) -> Scene:
     """Objects, labels with planted errors, and predictions (see the module docstring)."""
     rng = np.random.default_rng(seed)
     scene = Scene()
-    flat: list[tuple[int, int]] = []
     for img in range(n_images):
         objs: list[tuple[int, np.ndarray]] = []
         for _ in range(int(rng.integers(4, 13))):
@@ -105,48 +168,8 @@ def make_scene(n_images: int, seed: int) -> Scene:
                     objs.append((int(rng.choice([1, 2], p=[0.6, 0.4])), box))
                     break
         scene.objects[img] = objs
-        flat.extend((img, k) for k in range(len(objs)))
-    n = len(flat)
-    order = rng.permutation(n)
-    n_drop, n_shift, n_class = round(0.10 * n), round(0.10 * n), round(0.05 * n)
-    fate = {}
-    for pos, idx in enumerate(order):
-        fate[flat[idx]] = (
-            "missing"
-            if pos < n_drop
-            else "misplaced"
-            if pos < n_drop + n_shift
-            else "wrong_class"
-            if pos < n_drop + n_shift + n_class
-            else "correct"
-        )
-    for img, objs in scene.objects.items():
-        labels = []
-        for k, (cat, box) in enumerate(objs):
-            f = fate[(img, k)]
-            if f == "missing":
-                scene.dropped.append((img, cat, box))
-                continue
-            if f == "misplaced":
-                d, theta = rng.uniform(0.3, 0.6), rng.uniform(0, 2 * np.pi)
-                w, h = box[2] - box[0], box[3] - box[1]
-                shifted = box + np.array([np.cos(theta) * d * w, np.sin(theta) * d * h] * 2)
-                labels.append((cat, _clip(shifted), f))
-            elif f == "wrong_class":
-                labels.append((3 - cat, box.copy(), f))
-            else:
-                labels.append((cat, box.copy(), f))
-        scene.labels[img] = labels
-    # spurious: 5 % of the objects' count more labels, boxes on nothing (IoU < 0.3 with every object)
-    n_spurious = round(0.05 * n)
-    while n_spurious:
-        img = int(rng.integers(n_images))
-        box = _random_box(rng)
-        truth = np.array([b for _, b in scene.objects[img]])
-        if len(truth) and box_iou(box[None], truth).max() >= 0.3:
-            continue
-        scene.labels[img].append((int(rng.choice([1, 2])), box, "spurious"))
-        n_spurious -= 1
+    truth = {img: [(cat, box, None) for cat, box in objs] for img, objs in scene.objects.items()}
+    plant_labels(scene, truth, rng, spurious_sides=(30, 120), spurious_categories=(1, 2))
     for img, objs in scene.objects.items():
         preds: list[tuple[int, np.ndarray, float]] = []
         for cat, box in objs:
@@ -202,62 +225,17 @@ def demo_predictions(workdir: Path) -> tuple[list, tuple[int, int]]:
 
 
 def demo_scene(cached: list, size: tuple[int, int], seed: int) -> Scene:
-    """Planted errors (the same rates as :func:`make_scene`) on the demo labels; the demo model's predictions."""
+    """Planted errors (as :func:`make_scene`'s) on the demo labels; the demo model's predictions."""
     rng = np.random.default_rng(seed)
-    width, height = size
     scene = Scene(size=size)
-    flat = [(i, k) for i, (objs, _) in enumerate(cached) for k in range(len(objs))]
-    order = rng.permutation(len(flat))
-    n = len(flat)
-    n_drop, n_shift, n_class = round(0.10 * n), round(0.10 * n), round(0.05 * n)
-    fate = {}
-    for pos, idx in enumerate(order):
-        fate[flat[idx]] = (
-            "missing"
-            if pos < n_drop
-            else "misplaced"
-            if pos < n_drop + n_shift
-            else "wrong_class"
-            if pos < n_drop + n_shift + n_class
-            else "correct"
-        )
-    for img, (objs, preds) in enumerate(cached):
-        boxes = []
-        labels, segs = [], []
-        for k, (cat, (x, y, w, h), seg) in enumerate(objs):
-            box = np.array([x, y, x + w, y + h], dtype=float)
-            boxes.append((cat, box))
-            f = fate[(img, k)]
-            if f == "missing":
-                scene.dropped.append((img, cat, box))
-                continue
-            if f == "misplaced":
-                d, theta = rng.uniform(0.3, 0.6), rng.uniform(0, 2 * np.pi)
-                dx, dy = np.cos(theta) * d * w, np.sin(theta) * d * h
-                dx = float(np.clip(dx, -x, width - (x + w)))
-                dy = float(np.clip(dy, -y, height - (y + h)))
-                labels.append((cat, box + np.array([dx, dy, dx, dy]), f))
-                segs.append([[v + (dx if i % 2 == 0 else dy) for i, v in enumerate(p)] for p in seg])
-            else:
-                labels.append((3 - cat if f == "wrong_class" else cat, box, f))
-                segs.append(seg)
-        scene.objects[img] = boxes
-        scene.labels[img] = labels
-        scene.label_segs[img] = segs
+    truth = {
+        img: [(cat, np.array([x, y, x + w, y + h], dtype=float), seg) for cat, (x, y, w, h), seg in objs]
+        for img, (objs, _) in enumerate(cached)
+    }
+    plant_labels(scene, truth, rng, spurious_sides=(15, 40), spurious_categories=(1,))
+    for img, (_, preds) in enumerate(cached):
         scene.preds[img] = [(c, b, s) for c, b, s, _ in preds]
         scene.pred_masks[img] = [m for *_, m in preds]
-    n_spurious = round(0.05 * n)
-    while n_spurious:
-        img = int(rng.integers(len(cached)))
-        w, h = rng.uniform(15, 40), rng.uniform(15, 40)
-        x, y = rng.uniform(0, width - w), rng.uniform(0, height - h)
-        box = np.array([x, y, x + w, y + h])
-        truth = np.array([b for _, b in scene.objects[img]]).reshape(-1, 4)
-        if len(truth) and box_iou(box[None], truth).max() >= 0.3:
-            continue
-        scene.labels[img].append((1, box, "spurious"))
-        scene.label_segs[img].append([])
-        n_spurious -= 1
     return scene
 
 

@@ -157,3 +157,28 @@ def test_the_fix_keys_clash_with_no_other_shortcut() -> None:
     assert len(singles) == len(set(singles)), sorted(singles)
     for key in ("L", "I", "U", "M", "C", "K"):
         assert key in singles
+
+
+def test_the_queue_follows_a_model_run(qtbot, planted, settings) -> None:
+    """New predictions rescore their own image (not the whole project) and a new model is listed."""
+    from label_issue_samples import MODEL
+
+    from fusereview.core.records import Detection
+
+    project, where = planted
+    window = open_window(qtbot, project, settings)
+    issues = window.controller.label_issues
+    _key(qtbot, window, Qt.Key.Key_L)
+    before = {i.key for i in issues.model.issues}
+    other = next(i for i in project.images() if i.id != where.image_id)
+    # the same model, rerun on another image: a confident detection where nothing is labelled
+    (new,) = project.store_predictions(other.id, MODEL, "rerun", [Detection((0, 0, 12, 12), 0.99, None, 1)])
+    keys = {i.key for i in issues.model.issues}
+    assert ("pred", new.id) in keys and before <= keys
+    panel = window.queue_modes.holder.widget(1)
+    assert panel.model_box.count() == 1
+    project.store_predictions(other.id, "another-model", "k", [Detection((0, 0, 12, 12), 0.9, None, 1)])
+    assert panel.model_box.count() == 1  # listed on the panel's next update
+    issues.go_to_row(0)
+    assert panel.model_box.count() == 2 and issues.model.model == MODEL
+    window.close()

@@ -12,7 +12,14 @@ from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt
 
-from fusereview.core.label_issues import ISSUE_MIN, KIND_NAMES, KINDS, LabelIssue, find_label_issues
+from fusereview.core.label_issues import (
+    ISSUE_MIN,
+    KIND_NAMES,
+    KINDS,
+    LabelIssue,
+    LabelIssuesError,
+    find_label_issues,
+)
 from fusereview.qt.models.queue import RowsTableModel
 
 if TYPE_CHECKING:
@@ -49,17 +56,22 @@ class IssueQueueModel(RowsTableModel):
         self.recall: dict[int, float] = {}
         self.hidden = 0
         self.scored = False  # the whole project has been scored (it is done when the mode is first shown)
+        self.problem = ""  # why there are no issues to show (the model's predictions are gone)
+        self.models_changed = False  # a model run added predictions (of a new model, maybe)
 
     # --- reading the core -----------------------------------------------------------------
     def refresh(self) -> None:
         """Score the whole project again with the current model and minimum score."""
         self.beginResetModel()
         try:
-            if self.model is None:
-                self.issues, self.hidden = [], 0
-            else:
-                report = find_label_issues(self.project, self.model, min_score=self.min_score)
-                self.issues, self.recall, self.hidden = report.issues, report.recall, report.hidden
+            self.issues, self.hidden, self.problem = [], 0, ""
+            if self.model is not None:
+                try:
+                    report = find_label_issues(self.project, self.model, min_score=self.min_score)
+                except LabelIssuesError as exc:  # its predictions were replaced meanwhile
+                    self.problem = str(exc)
+                else:
+                    self.issues, self.recall, self.hidden = report.issues, report.recall, report.hidden
             self.scored = True
         finally:
             self.endResetModel()
@@ -75,9 +87,13 @@ class IssueQueueModel(RowsTableModel):
         """Score some images again (after a change on them) and keep the list in order."""
         if not image_ids or self.model is None or not self.scored:
             return
-        report = find_label_issues(
-            self.project, self.model, image_ids=image_ids, min_score=self.min_score, recall=self.recall
-        )
+        try:
+            report = find_label_issues(
+                self.project, self.model, image_ids=image_ids, min_score=self.min_score, recall=self.recall
+            )
+        except LabelIssuesError:  # the model's predictions are gone: say so
+            self.refresh()
+            return
         self.beginResetModel()
         kept = [i for i in self.issues if i.image_id not in image_ids]
         self.issues = sorted(
@@ -87,13 +103,21 @@ class IssueQueueModel(RowsTableModel):
         self.endResetModel()
 
     def on_event(self, event: Event) -> None:
-        """Follow a committed change: rescore the images it touched (everything after a model run)."""
+        """Follow a committed change: rescore the images it touched.
+
+        A model run stores its predictions in chunks: each chunk rescores its own images (with
+        the recall of the first scoring), never the whole project.
+        """
+        if event.kind == "predictions_added":
+            self.models_changed = True  # the panel lists the models again
         if not self.scored:
             return
-        if event.kind in _LOCAL:
+        if event.kind in _LOCAL or event.kind == "predictions_added":
             self.rescore(self._images_of(event))
-        elif event.kind in ("predictions_added", "predictions_removed"):
-            self.refresh()
+        elif event.kind == "predictions_removed":
+            # the rows are gone: rescore the images whose issues named them
+            gone = set(event.ids)
+            self.rescore({i.image_id for i in self.issues if i.prediction_id in gone})
 
     def _images_of(self, event: Event) -> set[int]:
         ids = list(event.ids)
@@ -103,6 +127,7 @@ class IssueQueueModel(RowsTableModel):
         table = {
             "decided": "predictions",
             "matches_changed": "predictions",
+            "predictions_added": "predictions",
             "annotation_changed": "annotations",  # deleted rows keep their image
             "label_checked": "label_checks",
         }[event.kind]

@@ -122,16 +122,17 @@ class LabelIssuesPanel(QWidget):
 
     def _update(self) -> None:
         m = self.issues.model
-        if m.model is not None and self.model_box.findData(m.model) < 0:
-            self._fill_models()  # a model run added one
+        if m.models_changed or (m.model is not None and self.model_box.findData(m.model) < 0):
+            m.models_changed = False
+            self._fill_models()  # a model run added predictions
         index = self.model_box.findData(m.model)
         if index >= 0 and index != self.model_box.currentIndex():
             self.model_box.setCurrentIndex(index)
         if not m.scored:
             self.count.setText(f"not scored yet: shown when this mode is ({MODE_KEY})")
-        elif m.model is None:
+        elif m.model is None or m.problem:
             self.count.setText(
-                self.issues.problem or "no predictions to compare the labels with: load a model"
+                m.problem or self.issues.problem or "no predictions to compare the labels with: load a model"
             )
         else:
             counts: dict[str, int] = {}
