@@ -10,6 +10,7 @@ from gui_samples import open_window
 from label_issue_samples import planted_project
 from pycocotools.coco import COCO
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QGraphicsItem
 
 from fusereview.core.geometry import box_iou
 from fusereview.core.project import Project
@@ -67,6 +68,10 @@ def test_every_planted_error_is_fixed_by_its_key_and_exported(qtbot, planted, se
         if issue.prediction_box is not None:
             assert _near(marks[PREDICTION_COLOUR], issue.prediction_box)
         assert set(marks) == {LABEL_COLOUR} if issue.kind == "spurious" else len(marks) >= 1
+        # their texts keep their screen size (a 256 px photo is shown at 300 %: they were huge)
+        for item in window.scene.error_items:
+            for text in item.childItems():
+                assert text.flags() & QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations
         # a key that does not fix this kind changes nothing and says why
         wrong = {"spurious": Qt.Key.Key_I, "missing": Qt.Key.Key_U, "misplaced": Qt.Key.Key_C}.get(
             issue.kind, Qt.Key.Key_M
