@@ -167,7 +167,8 @@ class LabelChecksMixin:
                 f" (what does: {allowed})"
             )
         note = f"label issue: {KIND_NAMES[issue.kind]} ({issue.score:.2f}): {ACTION_NAMES[action]}"
-        with self._db.write() as conn:
+        # the decision's events wait for this transaction's commit (and are dropped if it rolls back)
+        with self.events.hold(), self._db.write() as conn:
             if not has_table(conn, "label_checks"):
                 raise ProjectError(f"project {self.root.name}: its database cannot be written (read-only?)")
             ann_id, detail = self._apply_fix(issue, action, by, note)
@@ -191,7 +192,7 @@ class LabelChecksMixin:
                 ),
             )
             check_id = int(cur.lastrowid or 0)
-        self.events.emit(Event("label_checked", (check_id,)))
+            self.events.emit(Event("label_checked", (check_id,)))  # held: emitted after the commit
         return self.label_check(check_id)
 
     def _apply_fix(self, issue: LabelIssue, action: str, by: str, note: str) -> tuple[int | None, str]:

@@ -363,3 +363,36 @@ def test_a_schema_2_database_without_the_ledger_gets_it_on_open(planted) -> None
         issue = planted_issues(again, where)["spurious"]
         again.fix_label_issue(issue, "right")
         assert len(again.label_checks()) == 1
+
+
+def test_a_fix_is_announced_after_its_commit_and_not_at_all_when_it_fails(planted, monkeypatch) -> None:
+    """Subscribers hear of a fix once it is committed (another connection sees it), never of a rolled-back one."""
+    import fusereview.core.project_label_checks as checks_module
+
+    project, where = planted
+    found = planted_issues(project, where)
+    seen: list[tuple[str, str]] = []
+    with Project.open(project.root) as other:
+
+        def follow(event) -> None:
+            if event.kind == "decided":
+                seen.append((event.kind, other.prediction(event.ids[0]).state.value))
+            else:
+                seen.append((event.kind, ""))
+
+        project.events.connect(follow)
+        project.fix_label_issue(found["misplaced"], "geometry")
+        assert ("decided", "accepted") in seen, seen  # committed before it was announced
+        assert seen[-1][0] == "label_checked"
+        seen.clear()
+
+        def broken() -> str:
+            raise RuntimeError("disk gone")
+
+        monkeypatch.setattr(checks_module, "now_utc", broken)
+        with pytest.raises(RuntimeError):
+            project.fix_label_issue(found["wrong_class"], "class")
+        assert seen == [], "events of a rolled-back fix"
+        assert project.prediction(found["wrong_class"].prediction_id).state is ReviewState.PENDING
+        assert project.annotation(where.wrong_class).category_id == HOLDER
+        assert len(project.label_checks()) == 1
