@@ -35,6 +35,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "eval": ("fusereview.commands.eval", "COCO metrics and per-image errors of a model on a split"),
     "compare": ("fusereview.commands.compare", "compare two models on the same split"),
     "report": ("fusereview.commands.report", "write a Markdown report of a training run"),
+    "label-issues": ("fusereview.commands.label_issues", "rank the labels a model disagrees with (CSV/JSON)"),
 }
 
 

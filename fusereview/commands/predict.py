@@ -65,6 +65,17 @@ def results_paths(out: Path, splits: list[str]) -> dict[str, Path]:
     return {s: out.with_name(f"{out.stem}.{s}{out.suffix}") for s in splits}
 
 
+def print_counts(counts: dict) -> None:
+    """Say on stderr what a ``predict_project`` run did (each failed image, then the totals)."""
+    for f in counts["failures"]:
+        print(f"skipped {f['file_name']}: {f['error']}", file=sys.stderr)
+    print(
+        f"{counts['images']} images: {counts['predicted']} predicted, {counts['cached']} cached, "
+        f"{counts['failed']} failed; {counts['detections']} detections stored",
+        file=sys.stderr,
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     """Run the command."""
     from fusereview.core.project import Project
@@ -136,13 +147,7 @@ def run(args: argparse.Namespace) -> int:
                 )
             if not main or counts is None:
                 return 0
-            for f in counts["failures"]:
-                print(f"skipped {f['file_name']}: {f['error']}", file=sys.stderr)
-            print(
-                f"{counts['images']} images: {counts['predicted']} predicted, {counts['cached']} cached, "
-                f"{counts['failed']} failed; {counts['detections']} detections stored",
-                file=sys.stderr,
-            )
+            print_counts(counts)
             if args.out is not None:
                 splits = [args.split] if args.split is not None else project.splits()
                 for split, out in results_paths(args.out, splits).items():

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 log = logging.getLogger(__name__)
@@ -23,6 +24,7 @@ EVENT_KINDS: dict[str, str] = {
     "predictions_removed": "prediction ids of pending predictions replaced by a newer model run (rows deleted)",
     "prompt_changed": "category ids whose text prompt changed",
     "matches_changed": "prediction ids whose match to an annotation changed (core.matching)",
+    "label_checked": "label_checks row ids recorded or undone (a label-issue fix or verdict, ADR 0022)",
 }
 
 
@@ -56,6 +58,8 @@ class EventHub:
         self._callbacks: list[Callback] = []
         # connect/disconnect may race with an emit from a worker thread (predict in a QThread)
         self._lock = threading.Lock()
+        # events of changes made inside an outer transaction wait for its commit (see hold())
+        self._held: threading.local = threading.local()
 
     def connect(self, callback: Callback) -> None:
         """Subscribe ``callback`` to every event (connecting twice is a no-op)."""
@@ -77,6 +81,10 @@ class EventHub:
         hear of the change). A failing subscriber is logged at ERROR level with its traceback
         (logger ``fusereview.core.events``) so that the bug is not hidden.
         """
+        queue = getattr(self._held, "queue", None)
+        if queue is not None:
+            queue.append(event)
+            return
         with self._lock:
             callbacks = list(self._callbacks)
         for callback in callbacks:
@@ -84,6 +92,29 @@ class EventHub:
                 callback(event)
             except Exception:  # logged, never raised into the writer: see the docstring
                 log.exception("event subscriber %r failed on %s %s", callback, event.kind, event.ids[:20])
+
+    @contextmanager
+    def hold(self) -> Iterator[None]:
+        """Hold back this thread's events until the block ends; drop them if it raises.
+
+        For a change made of several writes in one outer transaction (a label-issue fix is a
+        decision plus a ledger row): enter ``hold()`` *before* the transaction, so that the
+        events are emitted after its commit, as subscribers expect, and never for a change that
+        was rolled back. Nested holds release at the outermost one.
+        """
+        outer = getattr(self._held, "queue", None) is None
+        if outer:
+            self._held.queue = []
+        try:
+            yield
+        except BaseException:
+            if outer:
+                self._held.queue = None
+            raise
+        if outer:
+            queue, self._held.queue = self._held.queue, None
+            for event in queue:
+                self.emit(event)
 
     def __len__(self) -> int:
         return len(self._callbacks)

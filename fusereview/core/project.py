@@ -51,6 +51,7 @@ from fusereview.core.project_export import (
     write_texts_atomic,
 )
 from fusereview.core.project_import import insert_dataset
+from fusereview.core.project_label_checks import LabelChecksMixin
 from fusereview.core.project_predictions import PredictionsMixin
 from fusereview.core.project_records import dumps
 from fusereview.core.project_schema import (
@@ -62,6 +63,7 @@ from fusereview.core.project_schema import (
     UnknownIdError,
     busy_error,
     create_schema,
+    ensure_tables,
     is_locked_error,
     is_read_only_error,
     now_utc,
@@ -89,7 +91,7 @@ def default_project_dir(dataset_path: str | Path) -> Path:
     return path.parent / f"{name}.fusereview"
 
 
-class Project(AnnotationsMixin, PredictionsMixin, DecisionsMixin):
+class Project(AnnotationsMixin, PredictionsMixin, DecisionsMixin, LabelChecksMixin):
     """One project: its folder, its database connection and its change events.
 
     Use :meth:`create`, :meth:`open` or :meth:`open_or_import`, not the constructor.
@@ -283,6 +285,11 @@ class Project(AnnotationsMixin, PredictionsMixin, DecisionsMixin):
             log.info(
                 "%s: upgraded from schema %s to %s (backup: %s)", db_path, version, SCHEMA_VERSION, backup
             )
+        try:
+            ensure_tables(db)  # a development schema-2 database may predate label_checks
+        except BaseException:
+            db.close()
+            raise
         return cls(root, db)
 
     @classmethod

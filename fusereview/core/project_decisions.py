@@ -31,6 +31,9 @@ class Plan(NamedTuple):
     category_id: int
     annotation_id: int | None  # the annotation "update"/"replace"/"agree" act on
     detail: str  # recorded with the decision (the history says what happened)
+    #: (annotation id, IoU) the prediction is recorded as matching afterwards ("replace" on a
+    #: label named by ``label_id``: the label is now the prediction's object, so it agrees)
+    match: tuple[int, float] | None = None
 
 
 def annotation_mask(ann: Annotation, height: int, width: int) -> RLE | None:
@@ -61,6 +64,9 @@ class DecisionsMixin:
         category_id: int | None = None,
         box_only: bool = False,
         take_geometry: bool = False,
+        take_category: bool = False,
+        label_id: int | None = None,
+        note: str = "",
     ) -> Prediction:
         """Record a review decision on one prediction (committed before returning).
 
@@ -76,13 +82,20 @@ class DecisionsMixin:
           mask. Geometry edits of a matched prediction are refused (edit the annotation, or take
           its geometry): they would add a second label of one object.
         - ``REJECTED`` and ``PENDING`` delete a linked annotation (never one it agreed with).
+        - ``take_category=True``: the matched annotation takes the prediction's category (its
+          geometry stays, unless ``take_geometry`` too). ``label_id`` names the annotation that
+          takes geometry or category instead of the matched one (a label-issue fix: the
+          prediction overlaps it too little to match, or is of another category); the
+          prediction is then recorded as matching it, so it reads as agreement.
+        - ``note`` is appended to the decision's ``detail`` in the history (why it was taken).
 
         Raises
         ------
         InstanceError
             The result would have no area (an empty mask, a box without the mask's pixels).
         ProjectError
-            An edit of a matched prediction, ``take_geometry`` without a match, a mask of another size.
+            An edit of a matched prediction, ``take_geometry``/``take_category`` without a match or
+            ``label_id``, a mask of another size.
         """
         return self.decide_many(
             [prediction_id],
@@ -93,6 +106,9 @@ class DecisionsMixin:
             category_id=category_id,
             box_only=box_only,
             take_geometry=take_geometry,
+            take_category=take_category,
+            label_id=label_id,
+            note=note,
         )[0]
 
     def decide_many(
@@ -106,6 +122,9 @@ class DecisionsMixin:
         category_id: int | None = None,
         box_only: bool = False,
         take_geometry: bool = False,
+        take_category: bool = False,
+        label_id: int | None = None,
+        note: str = "",
     ) -> list[Prediction]:
         """:meth:`decide` for several predictions in one transaction (all or none)."""
         state = ReviewState(state)
@@ -126,7 +145,8 @@ class DecisionsMixin:
                 pred = preds[pid]
                 image = self.image(pred.image_id)  # type: ignore[attr-defined]
                 edits = {"box": box, "mask": mask, "category_id": category_id, "box_only": box_only}
-                planned.append((pred, self._plan(pred, image, state, edits, take_geometry)))
+                takes = {"geometry": take_geometry, "category": take_category, "label_id": label_id}
+                planned.append((pred, self._plan(pred, image, state, edits, takes)))
             for pred, plan in planned:
                 ann_id = pred.annotation_id
                 if plan.action == "create":
@@ -164,10 +184,16 @@ class DecisionsMixin:
                     "UPDATE predictions SET state = ?, decided_by = ?, decided_at = ?, annotation_id = ? WHERE id = ?",
                     (plan.state.value, by, at, ann_id, pred.id),
                 )
+                if plan.match is not None:
+                    conn.execute(
+                        "UPDATE predictions SET match_annotation_id = ?, match_iou = ?, match_kind = 'match'"
+                        " WHERE id = ?",
+                        (plan.match[0], round(plan.match[1], 4), pred.id),
+                    )
                 conn.execute(
                     "INSERT INTO decisions (prediction_id, state, decided_by, decided_at, detail)"
                     " VALUES (?, ?, ?, ?, ?)",
-                    (pred.id, plan.state.value, by, at, plan.detail),
+                    (pred.id, plan.state.value, by, at, "; ".join(t for t in (plan.detail, note) if t)),
                 )
             rematched = self._rematch(conn, {p.image_id for p, _ in planned})  # type: ignore[attr-defined]
         if prediction_ids:
@@ -194,7 +220,7 @@ class DecisionsMixin:
         image: ImageRecord,
         state: ReviewState,
         edits: dict[str, Any],
-        take_geometry: bool,
+        takes: dict[str, Any],
     ) -> Plan:
         """What a decision does (raises before anything is written when it cannot be done)."""
         box, mask, category_id, box_only = (
@@ -207,25 +233,16 @@ class DecisionsMixin:
         any_edit = geometry_edit or category_id is not None
         linked = self._live_annotation(pred.annotation_id)
         name = f"prediction {pred.id}"
+        take_geometry, take_category, label_id = takes["geometry"], takes["category"], takes["label_id"]
         if state in (ReviewState.PENDING, ReviewState.REJECTED):
-            if any_edit or take_geometry:
+            if any_edit or take_geometry or take_category or label_id is not None:
                 raise ValueError(f"a {state.value} decision takes no box, mask, category or geometry")
             return Plan(state, "delete" if linked else "none", None, pred.category_id, None, "")
         matched = self._live_annotation(pred.match_annotation_id) if pred.matched and linked is None else None
-        if take_geometry:
-            if any_edit:
-                raise ValueError("take_geometry takes no box, mask or category of its own")
-            if matched is None:
-                raise ProjectError(f"{name} matches no annotation: there is no label to replace")
-            geometry = annotation_geometry(pred.mask, pred.box)
-            return Plan(
-                ReviewState.ACCEPTED,
-                "replace",
-                geometry,
-                matched.category_id,
-                matched.id,
-                f"replaced the geometry of annotation {matched.id}",
-            )
+        if label_id is not None and not (take_geometry or take_category):
+            raise ValueError("label_id names the annotation that takes the prediction's geometry or category")
+        if take_geometry or take_category:
+            return self._plan_take(pred, linked, matched, any_edit, takes)
         if matched is not None:
             if any_edit:
                 raise ProjectError(
@@ -277,6 +294,61 @@ class DecisionsMixin:
             detail = ""
         action = "update" if linked is not None else "create"
         return Plan(new_state, action, geometry, cat, linked.id if linked else None, detail)
+
+    def _plan_take(
+        self,
+        pred: Prediction,
+        linked: Annotation | None,
+        matched: Annotation | None,
+        any_edit: bool,
+        takes: dict[str, Any],
+    ) -> Plan:
+        """An annotation takes the prediction's geometry and/or category (``decide``'s ``take_*``)."""
+        take_geometry, take_category, label_id = takes["geometry"], takes["category"], takes["label_id"]
+        name = f"prediction {pred.id}"
+        if any_edit:
+            raise ValueError("take_geometry / take_category take no box, mask or category of their own")
+        if label_id is not None:
+            if linked is not None:
+                raise ProjectError(
+                    f"{name} is annotation {linked.id} already: there is no other label to change"
+                )
+            target = self._live_annotation(label_id)
+            if target is None:
+                raise ProjectError(
+                    f"{name}: annotation {label_id} does not exist (deleted?): nothing to change"
+                )
+        elif matched is None:
+            raise ProjectError(f"{name} matches no annotation: there is no label to replace")
+        else:
+            target = matched
+        if take_category and target.category_id == pred.category_id and not take_geometry:
+            raise ProjectError(f"annotation {target.id} has {name}'s category already: nothing to change")
+        geometry = annotation_geometry(pred.mask, pred.box) if take_geometry else None
+        category = pred.category_id if take_category else target.category_id
+        detail = []
+        if take_geometry:
+            detail.append(f"replaced the geometry of annotation {target.id}")
+        if take_category and target.category_id != pred.category_id:
+            detail.append(
+                f"changed the category of annotation {target.id} from {target.category_id} to {pred.category_id}"
+            )
+        match = None
+        if label_id is not None:
+            iou = 1.0 if take_geometry else self._prediction_label_iou(pred, target)
+            match = (target.id, iou)
+        return Plan(ReviewState.ACCEPTED, "replace", geometry, category, target.id, "; ".join(detail), match)
+
+    def _prediction_label_iou(self, pred: Prediction, ann: Annotation) -> float:
+        """The matcher's IoU of a prediction and an annotation (masks when both have one)."""
+        from fusereview.core.matching import Candidate, annotation_candidate, iou_matrix
+
+        image = self.image(pred.image_id)  # type: ignore[attr-defined]
+        cand = annotation_candidate(
+            ann.id, ann.category_id, ann.bbox, ann.segmentation, image.height, image.width
+        )
+        p = Candidate(pred.id, pred.category_id, tuple(pred.box), pred.mask, pred.score)  # type: ignore[arg-type]
+        return float(iou_matrix([p], [cand])[0, 0])
 
 
 def _has_pixels(mask: RLE) -> bool:

@@ -8,7 +8,8 @@ Schema 1 → 2 (the geometry rule of :mod:`fusereview.core.instances` and the ma
 - every *pending* prediction is turned into its instance (what accepting it now saves), and one
   that cannot be an instance (no area, no usable mask) is deleted: it could never be accepted;
 - box-only review annotations, stored as their box's rectangle polygon, become ``segmentation: []``;
-- pending predictions are matched to the annotations.
+- pending predictions are matched to the annotations;
+- the label-issue ledger ``label_checks`` is created (ADR 0022).
 
 The whole upgrade is one transaction, after a consistent copy of the database (SQLite's backup
 API) was written beside it as ``project.db.bak-v1-<time>``: the user's work is never changed in
@@ -25,7 +26,14 @@ from typing import Any
 
 from fusereview.core.instances import InstanceError, detection_instance
 from fusereview.core.project_records import box_polygon, dumps
-from fusereview.core.project_schema import SCHEMA_VERSION, Database, ProjectError
+from fusereview.core.project_schema import (
+    LABEL_CHECKS_SCHEMA,
+    SCHEMA_VERSION,
+    Database,
+    ProjectError,
+    execute_script,
+    has_table,
+)
 
 _V2_COLUMNS = (
     ("predictions", "geometry", "TEXT"),
@@ -120,4 +128,6 @@ def _upgrade_1_to_2(conn: sqlite3.Connection, rematch: Any) -> None:
             _, _, bw, bh = box
             conn.execute("UPDATE annotations SET segmentation = '[]', area = ? WHERE id = ?", (bw * bh, aid))
     rematch(conn, list(sizes))
+    if not has_table(conn, "label_checks"):
+        execute_script(conn, LABEL_CHECKS_SCHEMA)
     conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))

@@ -156,6 +156,37 @@ CREATE TABLE runs (
 );
 """
 
+#: The label-issue ledger (core.label_issues, ADR 0022): one row per fix or "label is right"
+#: verdict. Kept apart so that the 1 -> 2 upgrade and :func:`ensure_tables` create the very same
+#: table. No semicolon may appear in its comments (the statements are split on it).
+LABEL_CHECKS_SCHEMA = """
+-- kind = missing / spurious / misplaced / wrong_class, action = add / delete / geometry / class /
+-- right, box = the disagreeing prediction's box (xyxy JSON, NULL: none). undone_at is set when an
+-- undo took the fix back (a redo writes a new row). An active 'right' row on an annotation hides
+-- its issues for good, one without an annotation (a missing label) hides predictions of its
+-- category that overlap its box.
+CREATE TABLE label_checks (
+    id INTEGER PRIMARY KEY,
+    image_id INTEGER NOT NULL,
+    annotation_id INTEGER,
+    prediction_id INTEGER,
+    kind TEXT NOT NULL,
+    action TEXT NOT NULL,
+    category_id INTEGER,
+    box TEXT,
+    score REAL NOT NULL,
+    model TEXT NOT NULL DEFAULT '',
+    decided_by TEXT NOT NULL,
+    decided_at TEXT NOT NULL,
+    detail TEXT NOT NULL DEFAULT '',
+    undone_at TEXT NOT NULL DEFAULT '',
+    undone_by TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX label_checks_annotation ON label_checks (annotation_id);
+CREATE INDEX label_checks_image ON label_checks (image_id);
+"""
+SCHEMA += LABEL_CHECKS_SCHEMA
+
 
 def now_utc() -> str:
     """The current time as an ISO 8601 UTC string (what ``decided_at`` and run times hold)."""
@@ -326,10 +357,44 @@ class Database:
             self.conn.close()
 
 
-def create_schema(conn: sqlite3.Connection) -> None:
-    """Create every table in an empty database (inside the caller's transaction)."""
-    # split by hand: executescript() would COMMIT the caller's open transaction (no ';' in comments)
-    for statement in SCHEMA.split(";"):
+def execute_script(conn: sqlite3.Connection, script: str) -> None:
+    """Run ``;``-separated statements inside the caller's transaction.
+
+    Split by hand: ``executescript()`` would COMMIT the caller's open transaction (so no ``;``
+    may appear in a script's comments).
+    """
+    for statement in script.split(";"):
         if statement.strip():
             conn.execute(statement)
+
+
+def create_schema(conn: sqlite3.Connection) -> None:
+    """Create every table in an empty database (inside the caller's transaction)."""
+    execute_script(conn, SCHEMA)
     conn.execute("INSERT INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+
+
+def has_table(conn: sqlite3.Connection, name: str) -> bool:
+    """Whether the database has a table of that name."""
+    row = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchone()
+    return row is not None
+
+
+def ensure_tables(db: Database) -> None:
+    """Add the tables a schema-2 database made before they existed lacks (``label_checks``).
+
+    Schema 2 was not released when ``label_checks`` joined it, so a development database of
+    schema 2 may lack it: it is created on open (an empty table changes no data, so this needs
+    no backup). A read-only database is left as it is: reads treat the table as empty and a
+    write says why it cannot be made.
+    """
+    with db.lock:
+        if has_table(db.conn, "label_checks"):
+            return
+    try:
+        with db.write() as conn:
+            if not has_table(conn, "label_checks"):
+                execute_script(conn, LABEL_CHECKS_SCHEMA)
+    except sqlite3.OperationalError as exc:
+        if "readonly" not in str(exc).lower():
+            raise

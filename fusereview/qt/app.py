@@ -40,6 +40,9 @@ def make_app(argv: list[str] | None = None) -> Any:
         app = QApplication(argv or [sys.argv[0]])
         app.setApplicationName("fusereview")
         app.setOrganizationName("fusereview")
+        from fusereview.qt.gc_guard import install
+
+        install()  # cycles of Qt wrappers are collected in this (the GUI) thread, never in a worker
         try:
             app.setStyleSheet(stylesheet())
             app.setWindowIcon(QIcon(str(resource_path("icon.svg"))))

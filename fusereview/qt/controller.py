@@ -74,6 +74,14 @@ class ReviewController(QObject):
     refine_requested = Signal(int, object, int, object)
     resegment_offered = Signal(object, object)
 
+    # --- label issues mode (issue 14) -----------------------------------------------------------
+    #: The "Label issues" queue (``fusereview.qt.label_issues.LabelIssuesController``) attaches
+    #: itself here and is closed with this controller; while it is the review queue's mode
+    #: (``queue_mode``), N, P and Space walk its issues instead of the pending predictions.
+    label_issues: Any = None
+    queue_mode: Any = None
+    # --- end of label issues mode ---------------------------------------------------------------
+
     def __init__(self, project: Project, reviewer: str = "", *, thumbnails: bool = True) -> None:
         super().__init__()
         self.project = project
@@ -102,6 +110,8 @@ class ReviewController(QObject):
             self.session.events.disconnect(self._on_event)
         except ValueError:
             pass
+        if self.label_issues is not None:  # label issues mode (issue 14)
+            self.label_issues.close()
         self.image_model.shutdown()
         # commands hold the project: drop them now, not in a garbage collection after Qt is gone
         self.stack.clear()
@@ -182,10 +192,14 @@ class ReviewController(QObject):
 
     def next_pending(self) -> bool:
         """Go to the next pending prediction in queue order (Space / N)."""
+        if self.queue_mode is not None:  # label issues mode (issue 14): the next issue
+            return bool(self.queue_mode.next())
         return self.go_to_row(self.queue_row + 1 if self._at_queue_row() else self.queue_row)
 
     def previous_pending(self) -> bool:
         """Go to the previous pending prediction in queue order (P)."""
+        if self.queue_mode is not None:  # label issues mode (issue 14): the previous issue
+            return bool(self.queue_mode.previous())
         return self.go_to_row(self.queue_row - 1)
 
     def next_on_image(self) -> None:
@@ -267,7 +281,8 @@ class ReviewController(QObject):
         cmd = DecideCommand(self.ops, pid, state)
         if not self.push(cmd, done=""):
             return
-        if row is None or not self.go_to_row(row):  # the next pending prediction took its place
+        # the next pending prediction took its place (in label issues mode the canvas stays: issue 14)
+        if self.queue_mode is not None or row is None or not self.go_to_row(row):
             self.refresh()
         self.message.emit(self._decision_text(cmd))
 
@@ -316,7 +331,7 @@ class ReviewController(QObject):
         ann_id = pred.match_annotation_id
         row = self.queue_model.row_of(pid)
         if self.push(TakeGeometryCommand(self.ops, pid, ann_id), ""):
-            if row is None or not self.go_to_row(row):
+            if self.queue_mode is not None or row is None or not self.go_to_row(row):  # issue 14: stay
                 self.refresh()
             self.message.emit(f"annotation {ann_id} now has prediction {pid}'s box and mask (Ctrl+Z to undo)")
 

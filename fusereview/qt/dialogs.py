@@ -52,6 +52,16 @@ SHORTCUTS: list[tuple[str, str]] = [
 ]
 
 
+def _with_label_issue_keys() -> None:
+    # the label-issues mode's keys (issue 14), before the sheet's own line
+    from fusereview.qt.label_issues import LABEL_ISSUE_SHORTCUTS
+
+    SHORTCUTS[-1:-1] = LABEL_ISSUE_SHORTCUTS
+
+
+_with_label_issue_keys()
+
+
 class ShortcutSheet(QDialog):
     """Every shortcut in one window; ? shows and hides it, Esc hides it."""
 

@@ -38,6 +38,7 @@ from fusereview.core.events import Event
 from fusereview.core.project import Project
 from fusereview.qt.controller import ReviewController
 from fusereview.qt.dialogs import SHORTCUTS, AboutDialog, PreferencesDialog, ShortcutSheet, preference
+from fusereview.qt.label_issues import LABEL_ISSUE_KEYS, MODE_KEY
 from fusereview.qt.panels.start_page import StartPage, recent_projects, remember_project
 from fusereview.qt.workers import JobRunner, LoadModelJob, PredictJob, RefineJob
 from fusereview.qt.workspaces.review import ReviewWorkspace
@@ -244,6 +245,14 @@ class MainWindow(QMainWindow):
         }
         for n in range(1, 10):
             ws(f"Category {n}", str(n), r(lambda c, n=n: c.set_category_number(n)))
+        # label issues mode (issue 14): L switches the queue's mode, one key per fix (Review only)
+        self.actions_by_name["label_issues_mode"] = ws(
+            "Label issues", MODE_KEY, lambda: self.review.queue_modes.toggle()
+        )
+        for action, key, text in LABEL_ISSUE_KEYS:
+            self.actions_by_name[f"label_issue_{action}"] = ws(
+                text, key, r(lambda c, a=action: c.label_issues.fix(a))
+            )
         group = QActionGroup(self)
         self.workspace_actions: dict[str, QAction] = {}
         for i, (name, text, tip) in enumerate(

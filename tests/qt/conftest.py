@@ -44,3 +44,11 @@ def window(qtbot, project: Project, settings):
     yield w
     if w.isVisible():
         w.close()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def gui_thread_gc(qapp):
+    """As the application does (fusereview.qt.gc_guard): garbage is collected in the GUI thread only."""
+    from fusereview.qt.gc_guard import install
+
+    yield install()

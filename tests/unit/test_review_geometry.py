@@ -273,8 +273,10 @@ def test_a_schema_1_project_is_upgraded_with_a_backup(tmp_path: Path) -> None:
         ):
             conn.execute("DROP INDEX IF EXISTS predictions_queue")
             conn.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
+        conn.execute("DROP TABLE label_checks")
         conn.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
     with Project.open(root) as again:
+        assert again.label_checks() == [] and again.db.read_one("SELECT COUNT(*) FROM label_checks") == (0,)
         (pred,) = again.predictions()
         assert geometry.rle_area(pred.mask) == 120, "the pending prediction became its instance"
         box_only = next(a for a in again.annotations() if a.source == "review")

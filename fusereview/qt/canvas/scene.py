@@ -22,6 +22,7 @@ import numpy as np
 from PySide6.QtCore import QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QPen
 from PySide6.QtWidgets import (
+    QGraphicsItem,
     QGraphicsRectItem,
     QGraphicsScene,
     QGraphicsSceneMouseEvent,
@@ -379,6 +380,8 @@ class CanvasScene(QGraphicsScene):
             text = QGraphicsSimpleTextItem(label, rect)
             text.setBrush(QColor(colour))
             text.setPos(x, y + h + 1)
+            # like the pen: the same size at every zoom (a small photo zoomed in made it huge)
+            text.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations)
             self.addItem(rect)
             self.error_items.append(rect)
 

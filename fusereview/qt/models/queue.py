@@ -40,7 +40,30 @@ class QueueFilter:
         return replace(self, **changes)
 
 
-class QueueModel(QAbstractTableModel):
+class RowsTableModel(QAbstractTableModel):
+    """A table model over a Python list ``rows()`` with fixed column ``HEADERS`` (subclasses add ``data``)."""
+
+    HEADERS: tuple[str, ...] = ()
+
+    def rows(self) -> list[Any]:
+        """The rows shown."""
+        raise NotImplementedError
+
+    def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008 (Qt API)
+        return 0 if parent.isValid() else len(self.rows())
+
+    def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008 (Qt API)
+        return 0 if parent.isValid() else len(self.HEADERS)
+
+    def headerData(
+        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
+        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
+            return self.HEADERS[section]
+        return None
+
+
+class QueueModel(RowsTableModel):
     """Pending predictions across the dataset: columns image, category, score, the annotation matched.
 
     Parameters
@@ -144,18 +167,8 @@ class QueueModel(QAbstractTableModel):
         return self.items[row] if 0 <= row < len(self.items) else None
 
     # --- Qt model API -------------------------------------------------------------------------
-    def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008 (Qt API)
-        return 0 if parent.isValid() else len(self.items)
-
-    def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008 (Qt API)
-        return 0 if parent.isValid() else len(self.HEADERS)
-
-    def headerData(
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
-            return self.HEADERS[section]
-        return None
+    def rows(self) -> list[QueueItem]:
+        return self.items
 
     def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid() or index.row() >= len(self.items):

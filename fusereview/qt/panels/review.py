@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QItemSelectionModel, QModelIndex, Qt
+from PySide6.QtCore import QAbstractItemModel, QItemSelectionModel, QModelIndex, Qt
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -18,6 +18,22 @@ from PySide6.QtWidgets import (
 
 from fusereview.qt.controller import ReviewController
 from fusereview.qt.models.queue import ORDERS
+
+
+def queue_table(model: QAbstractItemModel, name: str) -> QTableView:
+    """A read-only table of queue rows: whole rows selected one at a time, keys left to the shortcuts."""
+    table = QTableView()
+    table.setObjectName(name)
+    table.setModel(model)
+    table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+    table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    table.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
+    table.verticalHeader().setVisible(False)
+    table.verticalHeader().setDefaultSectionSize(20)
+    # uniform row heights: the view never measures 100,000 rows
+    table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+    return table
 
 
 class ReviewPanel(QWidget):
@@ -78,23 +94,13 @@ class ReviewPanel(QWidget):
         scores.addWidget(self.count, 1, Qt.AlignmentFlag.AlignRight)
         layout.addLayout(scores)
 
-        self.table = QTableView()
-        self.table.setObjectName("queue")
-        self.table.setModel(controller.queue_model)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
-        self.table.verticalHeader().setVisible(False)
-        self.table.verticalHeader().setDefaultSectionSize(20)
+        self.table = queue_table(controller.queue_model, "queue")
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         for col in (1, 2, 3):
             header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
         # one category: the column would repeat its name on every row
         self.table.setColumnHidden(1, len(controller.categories) <= 1)
-        # uniform row heights: the view never measures 100,000 rows
-        self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
         layout.addWidget(self.table, 1)
 
         macros = QHBoxLayout()

@@ -33,8 +33,10 @@ from fusereview.qt.canvas.scene import OVERVIEW_MAX_SIDE, CanvasScene, FrameCach
 from fusereview.qt.canvas.tools import BoxTool, BrushTool, PolygonTool, SelectTool, Tool
 from fusereview.qt.canvas.view import CanvasView
 from fusereview.qt.controller import ReviewController
+from fusereview.qt.label_issues import LabelIssuesController
 from fusereview.qt.models.image_list import ImageFilterProxy, ImageIdRole
 from fusereview.qt.panels.details import DetailsPanel
+from fusereview.qt.panels.label_issues import LabelIssuesPanel, QueueModes
 from fusereview.qt.panels.prompts import PromptsPanel
 from fusereview.qt.panels.review import ReviewPanel
 
@@ -132,9 +134,11 @@ class ReviewWorkspace(QWidget):
         self.side_tabs.setObjectName("side_tabs")
         self.side_tabs.addTab(self.details_holder, "Details")
         self.side_tabs.addTab(self.prompts_holder, "Prompts")
+        # the queue's two modes (pending predictions, label issues: issue 14) above its pages
+        self.queue_modes = QueueModes(self.queue_holder)
         column = QSplitter(Qt.Orientation.Vertical)
         column.setObjectName("queue_column")
-        column.addWidget(self.queue_holder)
+        column.addWidget(self.queue_modes)
         column.addWidget(self.side_tabs)
         column.setStretchFactor(0, 1)
         column.setCollapsible(0, False)
@@ -246,6 +250,10 @@ class ReviewWorkspace(QWidget):
         ):
             holder.addWidget(panel)
             holder.setCurrentWidget(panel)
+        # label issues mode: the queue's second page; its outlines go on the canvas
+        self.issues = LabelIssuesController(controller)
+        self.issues.marks_changed.connect(self.scene.show_errors)
+        self.queue_modes.bind(self.issues, LabelIssuesPanel(self.issues))
         self.prompts = PromptsPanel(controller.project)
         self.prompts_holder.addWidget(self.prompts)
         self.prompts_holder.setCurrentWidget(self.prompts)
@@ -268,6 +276,7 @@ class ReviewWorkspace(QWidget):
 
     def detach(self) -> None:
         """Forget the project (its panels are deleted)."""
+        self.queue_modes.unbind()
         for holder in (self.queue_holder, self.details_holder, self.prompts_holder):
             while holder.count():
                 w = holder.widget(0)

@@ -1,0 +1,494 @@
+"""Which labels are wrong: where a project's annotations and one model's predictions disagree.
+
+A labelled dataset (a customer's 35 images, a Roboflow export of thousands) has mistakes buried
+among correct labels. A model that is good, but not perfect, points at them: where it confidently
+sees an object nobody labelled, where nothing it sees supports a label, where it puts the object
+somewhere else, or calls it something else. This module finds those disagreements and scores
+each one, so that the review queue can show the likeliest mistakes first (ADR 0022).
+
+Overlap is what the review matcher uses (:func:`fusereview.core.matching.iou_matrix`: mask IoU when
+both have a mask, else box IoU) and a label counts as *confirmed* by the prediction
+:func:`~fusereview.core.matching.match_image` gives it (same category, IoU >= 0.5, greedy by
+score, one prediction per label). Write ``s`` for a prediction's score and ``u`` for its IoU with
+the label in question; every score below is in [0, 1], higher = likelier a mistake.
+
+**missing label** (a prediction, no annotation)
+    A confident prediction that matches no annotation and duplicates none:
+    ``s · (1 − u_max)``, ``u_max`` its largest overlap with any annotation of any category (a
+    prediction half on top of another label is half as likely to be a new object).
+**spurious label** (an annotation)
+    Nothing the model sees supports it: ``(1 − E) · r``, where ``E`` is the largest of the
+    confirming prediction's support ``1 − (1 − s)(1 − u)`` (its score or its exact overlap: a weak
+    prediction lying exactly on the label is no coincidence) and ``s · min(1, u / 0.5)`` over the
+    unmatched predictions (any category) that overlap it at ``u >=`` :data:`NEAR_IOU`, and ``r``
+    is the share of the labels
+    of its category that the model confirms (:func:`model_recall`): not being seen by a model
+    that sees 60 % of the labels says less than not being seen by one that sees 95 %.
+**misplaced box or mask** (an annotation and a prediction of its category)
+    The model puts the object elsewhere: ``max s · band(u) · (1 − w)`` over the confirming
+    prediction and the unmatched same-category predictions overlapping it at ``u >=``
+    :data:`NEAR_IOU`. ``band`` is 1 up to :data:`MISPLACED_FULL` IoU and falls linearly to 0 at
+    :data:`MISPLACED_ZERO` (a good model's own jitter), and ``w = s_c · (1 − band(u_c))`` is how
+    strongly the confirming prediction vouches for the label where it is.
+**wrong class** (an annotation and a prediction of another category)
+    An unmatched prediction of another category covers it (``u >=`` 0.5) more confidently than
+    any of its own: ``s_other · (1 − s_own)``, ``s_own`` the best score of its own category's
+    predictions covering it at ``u >=`` 0.5.
+
+An annotation gets one issue, of the kind that scores highest (with the prediction that gave
+it). A prediction that already explains a label's issue (misplaced, wrong class) at a higher score
+is not also a missing label. An **image score** aggregates its issues as the chance that at least
+one is real, if each score were a probability: ``1 − ∏(1 − score)``. The scores rank; they are not
+calibrated probabilities.
+
+What takes part (:func:`find_label_issues`): the live annotations, and the predictions of one
+model fingerprint that are model evidence: not rejected (the reviewer said the model was wrong
+there) and not turned into an annotation (a reviewed label is not evidence about itself). Only
+annotations as imported and never edited are checked (the reviewer made or fixed the others);
+only pending predictions can be missing labels. A "label is right" verdict
+(:mod:`fusereview.core.project_label_checks`) hides an annotation's issues for good, and on a
+missing label it hides the predictions of its category that overlap its box at IoU >= 0.5.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from fusereview.core.errors import FusereviewError
+from fusereview.core.matching import MATCH_IOU, Candidate, annotation_candidate, iou_matrix, match_image
+
+if TYPE_CHECKING:
+    from fusereview.core.project import Project
+
+#: The four kinds, in the order the table lists them.
+KINDS = ("missing", "spurious", "misplaced", "wrong_class")
+KIND_NAMES = {
+    "missing": "missing label",
+    "spurious": "spurious label",
+    "misplaced": "misplaced box or mask",
+    "wrong_class": "wrong class",
+}
+#: Below this IoU a prediction says nothing about a label.
+NEAR_IOU = 0.1
+#: At or below this IoU a prediction of the label's category puts the object fully elsewhere.
+MISPLACED_FULL = 0.5
+#: At or above this IoU the label is where the model puts it (the model's own jitter).
+MISPLACED_ZERO = 0.65
+#: Scores below this are not reported as issues by default (a label its model confirms with a
+#: middling score would be one); the CLI and the queue show them on request (min score).
+ISSUE_MIN = 0.25
+
+Box = tuple[float, float, float, float]
+
+
+class LabelIssuesError(FusereviewError):
+    """Label issues cannot be computed as asked (no predictions, an unknown model)."""
+
+
+@dataclass(frozen=True)
+class LabelIssue:
+    """One disagreement between a label and the model.
+
+    Attributes
+    ----------
+    kind:
+        One of :data:`KINDS`.
+    score:
+        In [0, 1], higher = likelier a mistake (see the module docstring).
+    image_id:
+        The image (project id).
+    annotation_id:
+        The label in question (``None`` for a missing label).
+    prediction_id:
+        The prediction that disagrees (``None`` when a spurious label has none near it).
+    category_id:
+        The label's category (the prediction's for a missing label).
+    prediction_category_id, prediction_score, prediction_box:
+        The disagreeing prediction's category, score and box (xyxy), ``None`` without one.
+    iou:
+        The overlap of label and prediction (``None`` when either is missing).
+    label_box:
+        The label's box (xyxy), ``None`` for a missing label.
+    scores:
+        ``(kind, score)`` of every kind the label (or prediction) was scored for, the issue's
+        own kind first: what else it might be.
+    """
+
+    kind: str
+    score: float
+    image_id: int
+    annotation_id: int | None
+    prediction_id: int | None
+    category_id: int
+    prediction_category_id: int | None = None
+    prediction_score: float | None = None
+    prediction_box: Box | None = None
+    iou: float | None = None
+    label_box: Box | None = None
+    scores: tuple[tuple[str, float], ...] = ()
+
+    def kind_score(self, kind: str) -> float:
+        """This item's score for one kind (0 when it was not scored for it)."""
+        return dict(self.scores).get(kind, 0.0)
+
+    @property
+    def key(self) -> tuple[str, int]:
+        """What the issue is about: ``("gt", annotation id)`` or ``("pred", prediction id)`` (missing)."""
+        if self.annotation_id is not None:
+            return ("gt", self.annotation_id)
+        assert self.prediction_id is not None
+        return ("pred", self.prediction_id)
+
+
+@dataclass
+class IssueReport:
+    """Every label issue of a project for one model, most likely first."""
+
+    model: str
+    issues: list[LabelIssue]
+    image_scores: dict[int, float] = field(default_factory=dict)
+    n_annotations: int = 0
+    n_predictions: int = 0
+    hidden: int = 0  # issues a "label is right" verdict hides
+    recall: dict[int, float] = field(default_factory=dict)  # model_recall: per category
+
+    def counts(self) -> dict[str, int]:
+        """How many issues of each kind."""
+        out = dict.fromkeys(KINDS, 0)
+        for issue in self.issues:
+            out[issue.kind] += 1
+        return out
+
+
+def band(u: float) -> float:
+    """How much an overlap ``u`` says "the object is elsewhere" (1 fully, 0 not at all)."""
+    if u < NEAR_IOU:
+        return 0.0
+    if u <= MISPLACED_FULL:
+        return 1.0
+    return float(np.clip((MISPLACED_ZERO - u) / (MISPLACED_ZERO - MISPLACED_FULL), 0.0, 1.0))
+
+
+def image_score(scores: Iterable[float]) -> float:
+    """The chance that at least one issue of an image is real, were the scores probabilities."""
+    keep = 1.0
+    for s in scores:
+        keep *= 1.0 - float(s)
+    return 1.0 - keep
+
+
+def score_image(
+    image_id: int,
+    anns: Sequence[Candidate],
+    preds: Sequence[Candidate],
+    *,
+    checked: set[int] | None = None,
+    missing_ok: set[int] | None = None,
+    recall: dict[int, float] | None = None,
+    min_score: float = ISSUE_MIN,
+) -> list[LabelIssue]:
+    """The label issues of one image (see the module docstring for the scores).
+
+    Parameters
+    ----------
+    image_id:
+        Written into the issues.
+    anns, preds:
+        The image's annotations and the model's predictions (``Candidate.score`` = the model's
+        score), boxes xyxy.
+    checked:
+        Annotation ids that may have issues (default all); the others still explain predictions.
+    missing_ok:
+        Prediction ids that may be missing labels (default all).
+    recall:
+        Per category, the share of labels the model confirms (:func:`model_recall`; default 1):
+        a label the model does not see is only as suspicious as the model is good at seeing labels.
+    min_score:
+        Issues scoring less are left out.
+    """
+    checked = {a.id for a in anns} if checked is None else checked
+    missing_ok = {p.id for p in preds} if missing_ok is None else missing_ok
+    n_p, n_a = len(preds), len(anns)
+    ious = iou_matrix(preds, anns) if n_p and n_a else np.zeros((n_p, n_a))
+    matches = match_image(preds, anns) if n_p and n_a else {}
+    col = {a.id: j for j, a in enumerate(anns)}
+    confirmed: dict[int, int] = {}  # annotation column -> prediction row
+    free = []
+    for i, p in enumerate(preds):
+        m = matches.get(p.id)
+        if m is None:
+            free.append(i)
+        elif m.kind == "match":
+            confirmed[col[m.annotation_id]] = i
+    issues: list[LabelIssue] = []
+    claimed: dict[int, float] = {}  # prediction row -> best label issue it explains
+    for j, a in enumerate(anns):
+        if a.id not in checked:
+            continue
+        rate = 1.0 if recall is None else recall.get(a.category_id, 1.0)
+        issue = _label_issue(image_id, a, j, preds, ious, confirmed.get(j), free, rate)
+        if issue is None or issue.score < min_score:
+            continue
+        issues.append(issue)
+        if issue.kind in ("misplaced", "wrong_class") and issue.prediction_id is not None:
+            row = next(i for i, p in enumerate(preds) if p.id == issue.prediction_id)
+            claimed[row] = max(claimed.get(row, 0.0), issue.score)
+    for i in free:
+        p = preds[i]
+        if p.id not in missing_ok:
+            continue
+        u_max = float(ious[i].max()) if n_a else 0.0
+        score = p.score * (1.0 - u_max)
+        if score < min_score or claimed.get(i, -1.0) >= score:
+            continue
+        issues.append(
+            LabelIssue(
+                "missing",
+                _unit(score),
+                image_id,
+                None,
+                p.id,
+                p.category_id,
+                p.category_id,
+                p.score,
+                p.box,
+                u_max if n_a else None,
+                scores=(("missing", _unit(score)),),
+            )
+        )
+    return issues
+
+
+def _label_issue(
+    image_id: int,
+    a: Candidate,
+    j: int,
+    preds: Sequence[Candidate],
+    ious: np.ndarray,
+    own: int | None,
+    free: list[int],
+    rate: float,
+) -> LabelIssue | None:
+    """The highest-scoring issue of one annotation (``own``: the row of its confirming prediction)."""
+    s_own = preds[own].score if own is not None else 0.0
+    u_own = float(ious[own, j]) if own is not None else 0.0
+    near = [i for i in free if ious[i, j] >= NEAR_IOU]
+    # spurious: nothing supports it. A confirming prediction supports it by its score and by how
+    # exactly it lies on the label (a weak prediction at IoU 0.95 is no coincidence): noisy-or
+    confirm = 1.0 - (1.0 - s_own) * (1.0 - u_own) if own is not None else 0.0
+    evidence = [(confirm, own)] + [(preds[i].score * min(1.0, ious[i, j] / MATCH_IOU), i) for i in near]
+    support, support_row = max(evidence, key=lambda t: t[0])
+    candidates: list[tuple[float, str, int | None]] = [((1.0 - support) * rate, "spurious", support_row)]
+    # misplaced: a prediction of its category puts it elsewhere
+    vouch = s_own * (1.0 - band(u_own))
+    same = ([own] if own is not None else []) + [i for i in near if preds[i].category_id == a.category_id]
+    if same:
+        best = max(same, key=lambda i: (preds[i].score * band(float(ious[i, j])), -i))
+        score = preds[best].score * band(float(ious[best, j])) * (1.0 - vouch)
+        candidates.append((score, "misplaced", best))
+    # wrong class: another category covers it more confidently than its own
+    others = [i for i in near if preds[i].category_id != a.category_id and ious[i, j] >= MATCH_IOU]
+    if others:
+        best = max(others, key=lambda i: (preds[i].score * float(ious[i, j]), -i))
+        own_cover = [
+            preds[i].score
+            for i in range(len(preds))
+            if preds[i].category_id == a.category_id and ious[i, j] >= MATCH_IOU
+        ]
+        score = preds[best].score * (1.0 - max(own_cover, default=0.0))
+        candidates.append((score, "wrong_class", best))
+    ranked = sorted(candidates, key=lambda t: (-t[0], KINDS.index(t[1])))
+    score, kind, row = ranked[0]
+    p = preds[row] if row is not None else None
+    return LabelIssue(
+        kind,
+        _unit(score),
+        image_id,
+        a.id,
+        p.id if p is not None else None,
+        a.category_id,
+        p.category_id if p is not None else None,
+        p.score if p is not None else None,
+        p.box if p is not None else None,
+        float(ious[row, j]) if row is not None else None,
+        a.box,
+        tuple((k, _unit(v)) for v, k, _ in ranked),
+    )
+
+
+def _unit(x: float) -> float:
+    return float(min(1.0, max(0.0, x)))
+
+
+# --- a project's issues ---------------------------------------------------------------------
+
+
+def prediction_models(project: Project) -> list[tuple[str, int]]:
+    """The model fingerprints that have predictions in the project, with how many (most first)."""
+    rows = project.db.read(
+        "SELECT model, COUNT(*) FROM predictions GROUP BY model ORDER BY COUNT(*) DESC, MAX(id) DESC"
+    )
+    return [(str(m), int(n)) for m, n in rows]
+
+
+def choose_model(project: Project, model: str | None = None) -> str:
+    """The model whose predictions label issues are computed from.
+
+    ``model`` when given (it must have predictions); else the project's active model when it has
+    predictions; else the only model that has any.
+
+    Raises
+    ------
+    LabelIssuesError
+        No predictions at all, an unknown model, or several models and none chosen (the message
+        lists them).
+    """
+    models = prediction_models(project)
+    known = dict(models)
+    if model is not None:
+        if model not in known:
+            raise LabelIssuesError(
+                f"project {project.root.name} has no predictions of model {model!r}"
+                + (f" (it has: {', '.join(known)})" if known else "")
+            )
+        return model
+    if not models:
+        raise LabelIssuesError(
+            f"project {project.root.name} has no predictions: predict first (`fusereview predict`, "
+            "or `label-issues --model M`)"
+        )
+    active = (project.active_model() or {}).get("fingerprint")
+    if active in known:
+        return str(active)
+    if len(models) == 1:
+        return models[0][0]
+    listing = ", ".join(f"{m} ({n})" for m, n in models)
+    raise LabelIssuesError(
+        f"project {project.root.name} has predictions of {len(models)} models and no active model among "
+        f"them: choose one ({listing})"
+    )
+
+
+def model_recall(project: Project, model: str) -> dict[int, float]:
+    """Per category, the share of the checked labels a prediction of ``model`` confirms.
+
+    Read from the matches the project stores (:mod:`fusereview.core.matching`: a pending or
+    agreed prediction of the label's category at IoU >= 0.5), so it costs one pass over the
+    tables. It estimates the model's recall on this dataset (most labels are right): the weight
+    of "the model does not see this label".
+    """
+    confirmed = {
+        int(r[0])
+        for r in project.db.read(
+            "SELECT match_annotation_id FROM predictions WHERE model = ? AND match_kind = 'match'"
+            " AND state != 'rejected' AND match_annotation_id IS NOT NULL",
+            (model,),
+        )
+    }
+    totals: dict[int, list[int]] = {}
+    for aid, cat in project.db.read(
+        "SELECT id, category_id FROM annotations WHERE deleted = 0 AND source = 'gt' AND geometry_edited_at = ''"
+    ):
+        t = totals.setdefault(int(cat), [0, 0])
+        t[0] += 1
+        t[1] += int(aid) in confirmed
+    return {cat: (n_conf / n if n else 1.0) for cat, (n, n_conf) in totals.items()}
+
+
+def find_label_issues(
+    project: Project,
+    model: str | None = None,
+    *,
+    image_ids: Iterable[int] | None = None,
+    min_score: float = ISSUE_MIN,
+    recall: dict[int, float] | None = None,
+) -> IssueReport:
+    """The label issues of a project (or of some images) for one model, most likely first.
+
+    Parameters
+    ----------
+    project:
+        The open project.
+    model:
+        A model fingerprint (default :func:`choose_model`).
+    image_ids:
+        Only these images (default all): what the GUI recomputes after a fix.
+    min_score:
+        Leave out issues scoring less (0 keeps every annotation that has any disagreement).
+    recall:
+        :func:`model_recall` of the model when known (a recomputation of a few images reuses the
+        report's, ``IssueReport.recall``); default: computed now.
+    """
+    from fusereview.core.project_label_checks import verdicts
+
+    model = choose_model(project, model)
+    images = {img.id: img for img in project.images()}
+    wanted = set(images) if image_ids is None else set(image_ids) & set(images)
+    anns_by_image: dict[int, list[Any]] = {i: [] for i in wanted}
+    preds_by_image: dict[int, list[Any]] = {i: [] for i in wanted}
+    # a few images (the GUI after a fix): read those; else one pass over each table
+    few = len(wanted) <= 16 and len(wanted) < len(images)
+    anns = (
+        (a for i in sorted(wanted) for a in project.annotations(image_id=i)) if few else project.annotations()
+    )
+    for ann in anns:
+        if ann.image_id in anns_by_image:
+            anns_by_image[ann.image_id].append(ann)
+    preds = (
+        (p for i in sorted(wanted) for p in project.predictions(image_id=i, model=model))
+        if few
+        else project.predictions(model=model)
+    )
+    for pred in preds:
+        if pred.image_id in preds_by_image and pred.state.value != "rejected" and pred.annotation_id is None:
+            preds_by_image[pred.image_id].append(pred)
+    right_anns, right_boxes = verdicts(project, wanted)
+    recall = model_recall(project, model) if recall is None else recall
+    report = IssueReport(model, [], recall=recall)
+    for image_id in sorted(wanted):
+        img = images[image_id]
+        anns = anns_by_image[image_id]
+        preds = preds_by_image[image_id]
+        report.n_annotations += len(anns)
+        report.n_predictions += len(preds)
+        cands = [
+            annotation_candidate(a.id, a.category_id, a.bbox, a.segmentation, img.height, img.width)
+            for a in anns
+        ]
+        pcands = [Candidate(p.id, p.category_id, tuple(p.box), p.mask, p.score) for p in preds]
+        checkable = {a.id for a in anns if a.source == "gt" and not a.geometry_edited_at and not a.iscrowd}
+        found = score_image(
+            image_id,
+            cands,
+            pcands,
+            checked=checkable,
+            missing_ok={p.id for p in preds if p.state.value == "pending"},
+            recall=recall,
+            min_score=min_score,
+        )
+        kept = [i for i in found if not _hidden(i, right_anns, right_boxes.get(image_id, []))]
+        report.hidden += len(found) - len(kept)
+        report.issues.extend(kept)
+        if kept:
+            report.image_scores[image_id] = image_score(i.score for i in kept)
+    report.issues.sort(key=lambda i: (-i.score, i.image_id, i.annotation_id or 0, i.prediction_id or 0))
+    return report
+
+
+def _hidden(issue: LabelIssue, right_anns: set[int], right_boxes: list[tuple[int, Box]]) -> bool:
+    """Whether a "label is right" verdict hides an issue."""
+    from fusereview.core.geometry import box_iou
+
+    if issue.annotation_id is not None:
+        return issue.annotation_id in right_anns
+    if issue.prediction_box is None:
+        return False
+    boxes = [b for cat, b in right_boxes if cat == issue.category_id]
+    if not boxes:
+        return False
+    overlap = box_iou(np.array([issue.prediction_box]), np.array(boxes))
+    return bool((overlap >= MATCH_IOU).any())
