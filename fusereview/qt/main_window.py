@@ -41,7 +41,7 @@ from fusereview.core.events import Event
 from fusereview.core.project import Project
 from fusereview.qt.canvas.render import Key, RenderContext, overview_step
 from fusereview.qt.canvas.scene import OVERVIEW_MAX_SIDE, CanvasScene, FrameCache, build_context
-from fusereview.qt.canvas.tools import BoxTool, BrushTool, PolygonTool, SelectTool, Tool
+from fusereview.qt.canvas.tools import BoxTool, BrushTool, ClickTool, PolygonTool, SelectTool, Tool
 from fusereview.qt.canvas.view import CanvasView
 from fusereview.qt.controller import ReviewController
 from fusereview.qt.models.image_list import ImageFilterProxy, ImageIdRole
@@ -49,7 +49,7 @@ from fusereview.qt.panels.details import DetailsPanel
 from fusereview.qt.panels.prompts import PromptsPanel
 from fusereview.qt.panels.review import ReviewPanel
 from fusereview.qt.panels.start_page import StartPage, remember_project
-from fusereview.qt.workers import JobRunner, LoadModelJob, PredictJob, RefineJob
+from fusereview.qt.workers import JobRunner, LoadInteractiveJob, LoadModelJob, PredictJob, RefineJob
 
 #: (keys, what they do): the ? dialog and the README list these.
 SHORTCUTS: list[tuple[str, str]] = [
@@ -69,6 +69,11 @@ SHORTCUTS: list[tuple[str, str]] = [
     ("E", "edit: cycle select/handles → brush → eraser"),
     ("V / B / X", "select / brush / eraser"),
     ("D / G / S", "draw a box / draw a polygon / SAM3 refine (draw a box prompt)"),
+    (
+        "C",
+        "click to segment (SAM3's interactive head): left click object, right click background, "
+        "Enter accepts (on a selected item: its new mask), Esc discards",
+    ),
     ("[ / ]", "brush smaller / larger"),
     ("Shift+A / Shift+R", "accept all above / reject all below the threshold on this image"),
     ("Ctrl+Z / Ctrl+Shift+Z", "undo / redo"),
@@ -347,6 +352,7 @@ class MainWindow(QMainWindow):
             ("box", "Box", "D"),
             ("polygon", "Polygon", "G"),
             ("refine", "Refine", "S"),
+            ("click", "Click", "C"),  # issue 15: greyed out until the model's interactive head loads
         ):
             act = self._action(text, key, lambda _=False, n=name: self.set_tool(n), checkable=True)
             hint = ": draw a box, the model segments inside it" if name == "refine" else ""
@@ -355,6 +361,8 @@ class MainWindow(QMainWindow):
             bar.addAction(act)
             self.tool_actions[name] = act
         self.tool_actions["select"].setChecked(True)
+        self._click_head: Any = None  # issue 15: the loaded interactive head (None: Click greyed out)
+        self._enable_click(None, "no model loaded yet")
         self.brush_size = QSpinBox()
         self.brush_size.setRange(1, 200)
         self.brush_size.setValue(8)
@@ -468,7 +476,9 @@ class MainWindow(QMainWindow):
             "box": BoxTool(self.scene, c, refine=False),
             "polygon": PolygonTool(self.scene, c),
             "refine": BoxTool(self.scene, c, refine=True),
+            "click": ClickTool(self.scene, c, self.runner),  # issue 15
         }
+        self.tools["click"].set_segmenter(self._click_head, self._click_why)
         self.set_tool("select")
         self.stack.setCurrentWidget(self.view)
         self.setWindowTitle(f"{project.root.name} — fusereview[*]")
@@ -640,8 +650,37 @@ class MainWindow(QMainWindow):
         self.device_label.setText(f"device: {getattr(predictor, 'device', '?')}")
         if self.training_panel is not None and self.project is not None:
             self.training_panel.set_project(self.project.root, self.model_spec)
+        self._load_click_head()  # issue 15
         if self.project is not None:
             self.predict_all()
+
+    # --- issue 15: the Click tool follows the model's interactive head ------------------------------
+    def _load_click_head(self) -> LoadInteractiveJob:
+        self._enable_click(None, "loading the model's interactive head…")
+        job = LoadInteractiveJob(self.model_spec or "", self.predictor)
+        job.finished.connect(
+            lambda seg, p=self.predictor: p is self.predictor and self._enable_click(seg, "")
+        )
+        job.failed.connect(
+            lambda why, p=self.predictor: p is self.predictor and self._enable_click(None, why)
+        )
+        self.runner.start(job)
+        return job
+
+    def _enable_click(self, segmenter: Any, why: str) -> None:
+        self._click_head, self._click_why = segmenter, why
+        act = self.tool_actions["click"]
+        act.setEnabled(segmenter is not None)
+        act.setToolTip(
+            "Click (C): left click = object, right click = background, Enter accepts, Esc discards"
+            if segmenter is not None
+            else f"Click (C) unavailable: {why}"
+        )
+        tool = self.tools.get("click")
+        if isinstance(tool, ClickTool):
+            tool.set_segmenter(segmenter, why)
+            if segmenter is None and self.scene.tool is tool:
+                self.set_tool("select")
 
     def predict_all(self, image_ids: list[int] | None = None) -> PredictJob | None:
         """Predict images (all by default) in the background, the current image first."""
