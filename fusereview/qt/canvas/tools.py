@@ -457,11 +457,7 @@ class ClickTool(Tool):
         if self.result is not None:
             logits = self.result.logits
         elif self.target is not None:
-            ov = self.scene.overlay(self.target)
-            if ov is not None and ov.mask is not None:
-                from fusereview.core.geometry import rle_to_mask
-
-                mask = rle_to_mask(ov.mask)
+            mask = self._target_mask()
         job = ClickJob(
             self.segmenter,
             self._key,
@@ -476,6 +472,20 @@ class ClickTool(Tool):
         self.job = job
         self._dirty = False
         self.runner.start(job)
+
+    def _target_mask(self) -> np.ndarray | None:
+        """The selected item's pixels (its RLE, or its polygons rasterised), the head's starting point."""
+        from fusereview.core.geometry import polygons_to_rle, rle_to_mask
+
+        ov = self.scene.overlay(self.target)
+        if ov is None:
+            return None
+        if ov.mask is not None:
+            return rle_to_mask(ov.mask)
+        if ov.polygons:
+            ctx = self.scene.ctx
+            return rle_to_mask(polygons_to_rle([list(p) for p in ov.polygons], ctx.height, ctx.width))
+        return None  # box only: the clicks start from nothing
 
     def _done(self, job: Any, generation: int, result: Any) -> None:
         if job is self.job:
