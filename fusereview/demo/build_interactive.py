@@ -1,19 +1,20 @@
 """Train the demo model's interactive (click) head: ``resources/demo_model/interactive/``.
 
-Run ``python -m fusereview.demo.build_interactive`` after the demo model (a few minutes on 2 CPU
-cores). The head is a tiny ``Sam3TrackerModel`` (the FPN width of the demo model, 64) on the demo
-model's own ViT, which stays frozen, so
-the detector is unchanged (same fingerprint) and the head is tied to it (``head.json`` records it).
-The head's neck starts as a copy of the detector's neck and stays frozen too (SAM3 builds its
-``sam2_convs`` as a copy of the detector's ``convs``), so every photo's feature pyramid is computed once
-and training touches only the prompt encoder and the mask decoder.
+Run ``python -m fusereview.demo.build_interactive`` after the demo model (about 23 minutes on a
+shared 2-core CPU, a few when the cores are free). The head is a tiny ``Sam3TrackerModel`` (the FPN
+width of the demo model, 64) on the demo model's own ViT, which stays frozen: the detector is
+unchanged (same fingerprint) and the head is tied to it (``head.json`` records it). The head's neck
+starts as a copy of the detector's neck and stays frozen too (SAM3 builds its ``sam2_convs`` as a
+copy of the detector's ``convs``), so every photo's feature pyramid is computed once and training
+touches only the prompt encoder and the mask decoder.
 
 Training follows SAM's interactive recipe on synthetic fuse-box photos (``render_image``, a seed of
 its own): a first prompt (one click inside an object, its box, box + click, or a click plus a
-negative click on another object), then a correction click from the larger error region, with the
-previous logits as the mask prompt; focal (x20) + dice loss on the mask (the best of three for a
-lone click), MSE on the predicted IoU. The object score is not trained (every prompt is on an
-object). It is measured on held-out photos of another seed (``metrics`` in ``head.json``).
+negative click on another object), then, on half the steps, a correction click from the larger
+error region with the previous logits as the mask prompt; focal (x20) + dice (x5) loss on the mask
+(the best of three for a lone click), MSE on the predicted IoU. The object score is not trained
+(every prompt is on an object). The head is measured on held-out photos of another seed
+(``metrics`` in ``head.json``).
 """
 
 from __future__ import annotations
@@ -329,9 +330,10 @@ def main(argv: list[str] | None = None) -> int:
     meta = {
         "trained": True,
         "recipe": (
-            "SAM interactive recipe on synthetic fuse-box photos (fusereview.demo.build_interactive): "
-            "first prompt = click / box / box+click / click + negative click on another object, then a "
-            "correction click with the previous logits; focal x20 + dice + IoU MSE; ViT frozen"
+            "SAM interactive recipe on synthetic fuse-box photos (fusereview.demo.build_interactive): first "
+            "prompt = click / box / box+click / click + negative click on another object, on half the steps "
+            "a correction click with the previous logits; focal x20 + dice x5 + IoU MSE; ViT and neck "
+            "(a copy of the detector's) frozen"
         ),
         "train": {
             "images": args.images,
