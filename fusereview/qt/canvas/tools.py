@@ -402,7 +402,7 @@ class ClickTool(Tool):
     name = "click"
     POSITIVE = QColor(40, 220, 90)
     NEGATIVE = QColor(240, 60, 60)
-    MASK = 0x7040A0FF  # premultiplied ARGB: light blue at 44 %
+    MASK = 0x701C4670  # premultiplied ARGB (every channel <= alpha): light blue (40, A0, FF) at 44 %
 
     def __init__(self, scene: CanvasScene, host: ClickHost, runner: Any) -> None:
         super().__init__(scene, host)
