@@ -262,3 +262,230 @@ def transformers_to_official(state: Mapping[str, torch.Tensor]) -> dict[str, tor
             raise KeyError(f"no official name for the fused projection of {base!r}")
         out[old] = fused
     return out
+
+
+# ---------------------------------------------------------------------------- interactive (tracker) head
+#
+# SAM3's click-to-segment head is the SAM2-style prompt encoder and mask decoder of its tracker.
+# transformers' ``Sam3TrackerModel`` holds it with the detector's ViT (shared) and a second FPN neck.
+# In the official ``sam3.pt`` it lies under ``tracker.`` (``sam_prompt_encoder``, ``sam_mask_decoder``,
+# ``no_mem_embed``), and its neck beside the detector's as ``detector.backbone.vision_backbone.sam2_convs``;
+# in the facebook/sam3 transformers folder under ``tracker_model.`` and ``tracker_neck.``. The names below
+# are ``Sam3TrackerModel.state_dict()`` names without the shared ``vision_encoder.backbone.``.
+
+_TK = "tracker."
+_PE = _TK + "sam_prompt_encoder."
+_MD = _TK + "sam_mask_decoder."
+_TW = _MD + "transformer."
+_S2 = "detector.backbone.vision_backbone.sam2_convs."
+_HF_MD = "mask_decoder.transformer."
+_TRACKER_RULES: list[tuple[str, str]] = [
+    # the tracker's own FPN neck (same layout as the detector's)
+    (_S2 + "{i}.dconv_2x2_0.", "vision_encoder.neck.fpn_layers.{i}.scale_layers.0."),
+    (_S2 + "{i}.dconv_2x2_1.", "vision_encoder.neck.fpn_layers.{i}.scale_layers.2."),
+    (_S2 + "{i}.dconv_2x2.", "vision_encoder.neck.fpn_layers.{i}.scale_layers.0."),
+    (_S2 + "{i}.conv_1x1.", "vision_encoder.neck.fpn_layers.{i}.proj1."),
+    (_S2 + "{i}.conv_3x3.", "vision_encoder.neck.fpn_layers.{i}.proj2."),
+    # prompt encoder (points, boxes, masks)
+    (
+        _PE + "pe_layer.positional_encoding_gaussian_matrix",
+        "prompt_encoder.shared_embedding.positional_embedding",
+    ),
+    (_PE + "point_embeddings.{i}.weight", "prompt_encoder.point_embed.{i}.weight"),  # stacked afterwards
+    (_PE + "not_a_point_embed.", "prompt_encoder.not_a_point_embed."),
+    (_PE + "no_mask_embed.", "prompt_encoder.no_mask_embed."),
+    (_PE + "mask_downscaling.0.", "prompt_encoder.mask_embed.conv1."),
+    (_PE + "mask_downscaling.1.", "prompt_encoder.mask_embed.layer_norm1."),
+    (_PE + "mask_downscaling.3.", "prompt_encoder.mask_embed.conv2."),
+    (_PE + "mask_downscaling.4.", "prompt_encoder.mask_embed.layer_norm2."),
+    (_PE + "mask_downscaling.6.", "prompt_encoder.mask_embed.conv3."),
+    # two-way transformer of the mask decoder (q/k/v are separate in both namings)
+    *[
+        rule
+        for attn in ("self_attn", "cross_attn_token_to_image", "cross_attn_image_to_token")
+        for rule in (
+            (f"{_TW}layers.{{i}}.{attn}.out_proj.", f"{_HF_MD}layers.{{i}}.{attn}.o_proj."),
+            (f"{_TW}layers.{{i}}.{attn}.", f"{_HF_MD}layers.{{i}}.{attn}."),
+        )
+    ],
+    *[(f"{_TW}layers.{{i}}.norm{k}.", f"{_HF_MD}layers.{{i}}.layer_norm{k}.") for k in range(1, 5)],
+    (_TW + "layers.{i}.mlp.lin1.", _HF_MD + "layers.{i}.mlp.proj_in."),
+    (_TW + "layers.{i}.mlp.lin2.", _HF_MD + "layers.{i}.mlp.proj_out."),
+    (_TW + "final_attn_token_to_image.out_proj.", _HF_MD + "final_attn_token_to_image.o_proj."),
+    (_TW + "final_attn_token_to_image.", _HF_MD + "final_attn_token_to_image."),
+    (_TW + "norm_final_attn.", _HF_MD + "layer_norm_final_attn."),
+    # mask decoder tokens, upscaling, high-resolution projections
+    (_MD + "iou_token.", "mask_decoder.iou_token."),
+    (_MD + "mask_tokens.", "mask_decoder.mask_tokens."),
+    (_MD + "obj_score_token.", "mask_decoder.obj_score_token."),
+    (_MD + "output_upscaling.0.", "mask_decoder.upscale_conv1."),
+    (_MD + "output_upscaling.1.", "mask_decoder.upscale_layer_norm."),
+    (_MD + "output_upscaling.3.", "mask_decoder.upscale_conv2."),
+    (_MD + "conv_s0.", "mask_decoder.conv_s0."),
+    (_MD + "conv_s1.", "mask_decoder.conv_s1."),
+    # MLP heads: official layers.0..n-1, transformers proj_in / layers.0..n-3 / proj_out (renumbered below)
+    (_MD + "output_hypernetworks_mlps.{i}.layers.", "mask_decoder.output_hypernetworks_mlps.{i}.mlp."),
+    (_MD + "iou_prediction_head.layers.", "mask_decoder.iou_prediction_head.mlp."),
+    (_MD + "pred_obj_score_head.layers.", "mask_decoder.pred_obj_score_head.mlp."),
+    (_TK + "no_mem_embed", "no_memory_embedding"),
+]
+
+#: Official tracker keys of the video memory (memory encoder and attention, object pointers): a single
+#: image has no memory, so clicks never use them; dropped by design, not "unexpected".
+SKIPPED_OFFICIAL_TRACKER = re.compile(
+    r"^tracker\.(maskmem_backbone\.|transformer\.|obj_ptr_proj\.|obj_ptr_tpos_proj\.|mask_downsample\."
+    r"|maskmem_tpos_enc$|no_mem_pos_enc$|no_obj_ptr$|no_obj_embed_spatial$)"
+)
+#: The same parts in the transformers folder (``tracker_model.*``); transformers' Sam3TrackerModel drops them too.
+SKIPPED_HF_TRACKER = re.compile(
+    r"^tracker_model\.(memory_|mask_downsample|object_pointer_proj|temporal_positional_encoding_projection_layer"
+    r"|no_memory_positional_encoding|no_object_pointer|occlusion_spatial_embedding_parameter)"
+)
+_TRACKER_FORWARD = [(_compile(a), b) for a, b in _TRACKER_RULES]
+_TRACKER_BACKWARD = [(_compile(b), a) for a, b in _TRACKER_RULES]
+_MLP = re.compile(r"^(.*)\.mlp\.(\d+)\.(weight|bias)$")
+_HF_MLP = re.compile(
+    r"^(mask_decoder\.(?:output_hypernetworks_mlps\.\d+|iou_prediction_head|pred_obj_score_head))"
+    r"\.(proj_in|proj_out|layers\.(\d+))\.(weight|bias)$"
+)
+_POINT_EMBED = "prompt_encoder.point_embed.weight"
+_IMAGE_PE = "shared_image_embedding.positional_embedding"
+_PROMPT_PE = "prompt_encoder.shared_embedding.positional_embedding"
+
+
+def is_tracker_key(key: str) -> bool:
+    """True for official keys that belong to the interactive head or its neck (``tracker.``, ``sam2_convs``)."""
+    return key.startswith((_TK, _S2))
+
+
+def official_tracker_to_transformers(
+    state: Mapping[str, torch.Tensor],
+) -> tuple[dict[str, torch.Tensor], list[str], int]:
+    """Convert the interactive head of an official ``sam3.pt`` state dict to ``Sam3TrackerModel`` names.
+
+    Parameters
+    ----------
+    state:
+        Official names *with* their ``tracker.`` / ``detector.`` prefixes (``meta`` tensors work too);
+        keys that are not the head's (see :func:`is_tracker_key`) are ignored.
+
+    Returns
+    -------
+    tuple
+        The converted state dict (the shared ViT excluded), the head's keys that matched no rule, and
+        the number dropped by design (:data:`SKIPPED_OFFICIAL_TRACKER`: the video memory).
+
+    Notes
+    -----
+    Layout changes: the four ``point_embeddings.{i}`` (1, C) are stacked into ``point_embed`` (4, C);
+    the official model has one random-Fourier matrix for point and image positions, transformers two
+    copies (``prompt_encoder.shared_embedding`` and ``shared_image_embedding``), both filled from it.
+    """
+    out: dict[str, torch.Tensor] = {}
+    unknown: list[str] = []
+    skipped = 0
+    points: dict[int, torch.Tensor] = {}
+    mlps: dict[str, dict[tuple[int, str], torch.Tensor]] = {}
+    for key, value in state.items():
+        if not is_tracker_key(key):
+            continue
+        if SKIPPED_OFFICIAL_TRACKER.match(key):
+            skipped += 1
+            continue
+        new = _rename(key, _TRACKER_FORWARD)
+        if new is None:
+            unknown.append(key)
+            continue
+        m = re.match(r"^prompt_encoder\.point_embed\.(\d+)\.weight$", new)
+        if m:
+            points[int(m.group(1))] = value
+            continue
+        m = _MLP.match(new)
+        if m:
+            mlps.setdefault(m.group(1), {})[(int(m.group(2)), m.group(3))] = value
+            continue
+        out[new] = value
+    if points:
+        out[_POINT_EMBED] = torch.cat([points[i] for i in sorted(points)], dim=0)
+    for base, layers in mlps.items():
+        last = max(i for i, _ in layers)
+        for (i, kind), value in layers.items():
+            name = "proj_in" if i == 0 else "proj_out" if i == last else f"layers.{i - 1}"
+            out[f"{base}.{name}.{kind}"] = value
+    if _PROMPT_PE in out:
+        out[_IMAGE_PE] = out[_PROMPT_PE]
+    return out, unknown, skipped
+
+
+def transformers_tracker_to_official(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The inverse of :func:`official_tracker_to_transformers` (writes the ``tracker.``/``sam2_convs`` keys).
+
+    ``vision_encoder.backbone.*`` (the detector's ViT) is left out; ``shared_image_embedding`` must equal
+    the prompt encoder's matrix, the official model having only one.
+
+    Raises
+    ------
+    KeyError
+        When a key has no official name.
+    ValueError
+        When the two positional matrices differ (the official format cannot hold that head).
+    """
+    out: dict[str, torch.Tensor] = {}
+    mlps: dict[str, dict[tuple[str, str], torch.Tensor]] = {}
+    for key, value in state.items():
+        if key.startswith("vision_encoder.backbone."):
+            continue
+        if key == _IMAGE_PE:
+            other = state.get(_PROMPT_PE)
+            if other is not None and not value.is_meta and not torch.equal(value, other):
+                raise ValueError(f"{_IMAGE_PE} differs from {_PROMPT_PE}: the official format has one matrix")
+            continue
+        if key == _POINT_EMBED:
+            for i in range(value.shape[0]):
+                out[f"{_PE}point_embeddings.{i}.weight"] = value[i : i + 1]
+            continue
+        m = _HF_MLP.match(key)
+        if m:
+            mlps.setdefault(m.group(1), {})[(m.group(2), m.group(4))] = value
+            continue
+        old = _rename(key, _TRACKER_BACKWARD)
+        if old is None:
+            raise KeyError(f"no official name for tracker key {key!r}")
+        fpn = re.match(r"^vision_encoder\.neck\.fpn_layers\.(\d+)\.scale_layers\.0\.", key)
+        if fpn and f"vision_encoder.neck.fpn_layers.{fpn.group(1)}.scale_layers.2.weight" not in state:
+            old = old.replace(".dconv_2x2_0.", ".dconv_2x2.")
+        out[old] = value
+    for base, layers in mlps.items():
+        middle = sorted({int(n.split(".")[1]) for n, _ in layers if n.startswith("layers.")})
+        last = len(middle) + 1
+        official_base = _rename(f"{base}.mlp.", _TRACKER_BACKWARD)
+        if official_base is None:
+            raise KeyError(f"no official name for the MLP {base!r}")
+        for (name, kind), value in layers.items():
+            i = 0 if name == "proj_in" else last if name == "proj_out" else int(name.split(".")[1]) + 1
+            out[f"{official_base}{i}.{kind}"] = value
+    return out
+
+
+def hf_folder_tracker_names(keys: list[str]) -> tuple[dict[str, str], int]:
+    """Map a facebook/sam3 folder's head keys to ``Sam3TrackerModel`` names (transformers' own rules).
+
+    ``tracker_model.X`` -> ``X`` and ``tracker_neck.X`` -> ``vision_encoder.neck.X``, as in
+    transformers' ``conversion_mapping`` for ``sam3_tracker``; the detector's ViT
+    (``detector_model.vision_encoder.backbone.``) is shared, not mapped here.
+
+    Returns
+    -------
+    tuple
+        ``{file key: model key}`` for the head, and how many video-memory keys were dropped by design.
+    """
+    names: dict[str, str] = {}
+    skipped = 0
+    for key in keys:
+        if SKIPPED_HF_TRACKER.match(key):
+            skipped += 1
+        elif key.startswith("tracker_model."):
+            names[key] = key[len("tracker_model.") :]
+        elif key.startswith("tracker_neck."):
+            names[key] = "vision_encoder.neck." + key[len("tracker_neck.") :]
+    return names, skipped

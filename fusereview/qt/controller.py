@@ -557,16 +557,18 @@ class ReviewController(QObject):
         """A new polygon was drawn for a missed object."""
         self._add_annotation(bbox=None, segmentation=[list(polygon)], text="draw polygon")
 
-    def _add_annotation(self, *, bbox: Any, segmentation: Any, text: str) -> None:
+    def _add_annotation(self, *, bbox: Any, segmentation: Any, text: str) -> bool:
         """Push one undoable "add" of the current category on the current image, then select it."""
         if self.image_id is None:
-            return
+            return False
         cmd = AddAnnotationCommand(
             self.ops, self.image_id, self.new_category_id, bbox=bbox, segmentation=segmentation, text=text
         )
         if self.push(cmd) and cmd.created is not None:
             self.select(("gt", cmd.created.id))
             self.message.emit(f"added annotation {cmd.created.id} (Ctrl+Z to undo)")
+            return True
+        return False
 
     def refine(self, box: Box, target: Key | None = None) -> None:
         """A SAM3 box prompt was drawn: ask for a background segmentation.
@@ -637,6 +639,44 @@ class ReviewController(QObject):
             self.message.emit(f"added annotation {cmd.created.id} from SAM3 (Ctrl+Z to undo)")
             return True
         return False
+
+    # --- click to segment (issue 15): the Click tool's host --------------------------------------------
+    def say(self, text: str) -> None:
+        """A status message from a tool."""
+        self.message.emit(text)
+
+    def click_image_path(self) -> Path:
+        """The file of the image shown (the Click tool's job decodes it on the first click)."""
+        assert self.image_id is not None
+        return self.project.image_path(self.image_id)
+
+    def accept_click_mask(self, mask: dict, target: Key | None = None) -> bool:
+        """Enter with the Click tool: one undoable command, through the geometry rule (ADR 0020).
+
+        Without ``target``, a new annotation of the current category (bbox = the mask's tight box,
+        area = its pixels); with one, the selected prediction's or annotation's mask is replaced.
+        Returns whether something changed; an empty mask changes nothing and says so.
+        """
+        from fusereview.core.geometry import rle_area
+
+        if self.image_id is None:
+            return False
+        if rle_area(mask) == 0:
+            self.message.emit("the click mask is empty: nothing changed (left-click on the object)")
+            return False
+        if target is not None and target[0] == "pred":
+            return self.push(
+                EditPredictionCommand(
+                    self.ops, target[1], mask=mask, text=f"click mask for prediction {target[1]}"
+                ),
+                f"prediction {target[1]}: click mask (Ctrl+Z to undo)",
+            )
+        if target is not None:
+            return self.push(
+                UpdateAnnotationCommand(self.ops, self.project.annotation(target[1]), segmentation=mask),
+                f"annotation {target[1]}: click mask (Ctrl+Z to undo)",
+            )
+        return self._add_annotation(bbox=None, segmentation=mask, text="click to segment")
 
     # --- export --------------------------------------------------------------------------------------
     def export(self, out: Path | None = None) -> list[Path]:

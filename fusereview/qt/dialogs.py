@@ -40,6 +40,11 @@ SHORTCUTS: list[tuple[str, str]] = [
     ("E", "edit: cycle select/handles → brush → eraser"),
     ("V / B / X", "select / brush / eraser"),
     ("D / G / S", "draw a box / draw a polygon / SAM3 refine (draw a box prompt)"),
+    (
+        "C",
+        "click to segment (SAM3's interactive head): left click object, right click background, "
+        "Enter accepts (on a selected item: its new mask), Esc discards",
+    ),
     ("[ / ]", "brush smaller / larger"),
     ("Shift+A / Shift+R", "accept all above / reject all below the threshold on this image"),
     ("Ctrl+Z / Ctrl+Shift+Z", "undo / redo"),

@@ -34,7 +34,7 @@ LABEL_ISSUE_KEYS: tuple[tuple[str, str, str], ...] = (
     ("add", "I", "add the predicted object as a label (a missing label)"),
     ("delete", "U", "delete the label (a spurious label)"),
     ("geometry", "M", "move the label onto the prediction: take its box and mask (misplaced)"),
-    ("class", "C", "give the label the prediction's class (wrong class)"),
+    ("class", "Y", "give the label the prediction's class (wrong class)"),
     ("right", "K", "keep: the label is right (remembered, never shown again; the prediction rejected)"),
 )
 #: The key that switches the review queue between pending predictions and label issues.

@@ -40,7 +40,7 @@ from fusereview.qt.controller import ReviewController
 from fusereview.qt.dialogs import SHORTCUTS, AboutDialog, PreferencesDialog, ShortcutSheet, preference
 from fusereview.qt.label_issues import LABEL_ISSUE_KEYS, MODE_KEY
 from fusereview.qt.panels.start_page import StartPage, recent_projects, remember_project
-from fusereview.qt.workers import JobRunner, LoadModelJob, PredictJob, RefineJob
+from fusereview.qt.workers import JobRunner, LoadInteractiveJob, LoadModelJob, PredictJob, RefineJob
 from fusereview.qt.workspaces.review import ReviewWorkspace
 from fusereview.qt.workspaces.runs import EvaluateWorkspace, TrainWorkspace
 
@@ -86,6 +86,7 @@ class MainWindow(QMainWindow):
         self._resegment: tuple[Any, Any] | None = None
 
         self.review = ReviewWorkspace(self.settings)
+        self.review.runner = self.runner  # the Click tool's background segmentation (issue 15)
         self.review.frame_shown.connect(self.frame_shown)
         self.review.status.connect(lambda text, ms: self.statusBar().showMessage(text, ms))
         self.train = TrainWorkspace()
@@ -517,9 +518,23 @@ class MainWindow(QMainWindow):
         self.model_label.setText(f"model: {Path(name).name or name}")
         self.model_label.setToolTip(name)
         self.device_label.setText(f"device: {getattr(predictor, 'device', '?')}")
+        self._load_click_head()  # issue 15: the Click tool follows the model's interactive head
         if self.project is not None:
             self.train.set_project(self.project, self.model_spec)
             self.predict_all()
+
+    # --- the Click tool follows the model's interactive head (issue 15) ----------------------------
+    def _load_click_head(self) -> LoadInteractiveJob:
+        self.review.set_click_head(None, "loading the model's interactive head…")
+        job = LoadInteractiveJob(self.model_spec or "", self.predictor)
+        job.finished.connect(
+            lambda seg, p=self.predictor: p is self.predictor and self.review.set_click_head(seg, "")
+        )
+        job.failed.connect(
+            lambda why, p=self.predictor: p is self.predictor and self.review.set_click_head(None, why)
+        )
+        self.runner.start(job)
+        return job
 
     def predict_threshold(self) -> float:
         """The prediction threshold (Edit ▸ Preferences)."""

@@ -1,4 +1,4 @@
-"""Background jobs of the GUI: load a model, predict a dataset, refine a box with SAM3.
+"""Background jobs of the GUI: load a model, predict a dataset, refine a box with SAM3, segment a click.
 
 A job's ``work`` runs in its own ``QThread``; only plain data crosses threads through signals. SQLite connections belong to the thread that made them, so a job that writes opens its
 own :class:`~fusereview.core.project.Project` on the same folder (WAL lets the GUI keep reading).
@@ -200,6 +200,63 @@ class RefineJob(Job):
         _limit_torch_threads()
         image = load_image(self.image_path)
         return list(self.predictor.predict_box(image, self.box, self.category_id, threshold=0.0))
+
+
+class LoadInteractiveJob(Job):
+    """Load the interactive (click) head that goes with a loaded predictor (the Click tool's model).
+
+    Fails with the reason when the model has none (a detector-only export): the tool is greyed out
+    with that reason as its tooltip.
+    """
+
+    title = "loading the interactive head"
+
+    def __init__(self, spec: str, predictor: Any) -> None:
+        super().__init__()
+        self.spec = spec
+        self.predictor = predictor
+
+    def work(self) -> Any:
+        from fusereview.models.interactive import load_interactive
+
+        return load_interactive(self.spec, self.predictor)
+
+
+class ClickJob(Job):
+    """One click of the Click tool: the mask for all points so far (the image embedding is cached)."""
+
+    title = "segmenting"
+
+    def __init__(
+        self,
+        segmenter: Any,
+        key: str,
+        image_path: Path,
+        points: list[tuple[float, float, int]],
+        *,
+        mask_logits: Any = None,
+        mask: Any = None,
+    ) -> None:
+        super().__init__()
+        self.segmenter = segmenter
+        self.key = key
+        self.image_path = image_path
+        self.points = list(points)
+        self.mask_logits = mask_logits
+        self.mask = mask
+
+    def work(self) -> Any:
+        from fusereview.core.images import load_image
+
+        _limit_torch_threads()
+        # the photo is decoded only when its embedding is not held yet (the first click on it)
+        return self.segmenter.segment(
+            self.key,
+            lambda: load_image(self.image_path),
+            self.points,
+            mask_logits=self.mask_logits,
+            mask=self.mask,
+        )
 
 
 class _JobThread(QThread):

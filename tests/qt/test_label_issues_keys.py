@@ -55,7 +55,7 @@ def test_every_planted_error_is_fixed_by_its_key_and_exported(qtbot, planted, se
         "spurious": Qt.Key.Key_U,
         "missing": Qt.Key.Key_I,
         "misplaced": Qt.Key.Key_M,
-        "wrong_class": Qt.Key.Key_C,
+        "wrong_class": Qt.Key.Key_Y,
     }
     fixed: dict[str, object] = {}
     while issues.model.rowCount():
@@ -73,7 +73,7 @@ def test_every_planted_error_is_fixed_by_its_key_and_exported(qtbot, planted, se
             for text in item.childItems():
                 assert text.flags() & QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations
         # a key that does not fix this kind changes nothing and says why
-        wrong = {"spurious": Qt.Key.Key_I, "missing": Qt.Key.Key_U, "misplaced": Qt.Key.Key_C}.get(
+        wrong = {"spurious": Qt.Key.Key_I, "missing": Qt.Key.Key_U, "misplaced": Qt.Key.Key_Y}.get(
             issue.kind, Qt.Key.Key_M
         )
         before = project.to_coco_dict("train")
@@ -160,7 +160,7 @@ def test_the_fix_keys_clash_with_no_other_shortcut() -> None:
     keys = [k.strip() for entry, _ in SHORTCUTS for k in entry.replace(",", "/").split("/")]
     singles = [k for k in keys if len(k) == 1]
     assert len(singles) == len(set(singles)), sorted(singles)
-    for key in ("L", "I", "U", "M", "C", "K"):
+    for key in ("L", "I", "U", "M", "Y", "K", "C"):
         assert key in singles
 
 

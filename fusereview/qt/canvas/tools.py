@@ -11,17 +11,19 @@ Tools
 - :class:`BrushTool`: paint (or erase) the selected item's mask with a round brush.
 - :class:`BoxTool`: draw a new box (a missed object), or a box prompt for SAM3 refine.
 - :class:`PolygonTool`: click vertices, double-click or Enter to close.
+- :class:`ClickTool`: click to segment with SAM3's interactive head (left: object, right: background),
+  the mask updating after each click in the background; Enter accepts, Escape discards.
 """
 
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import cv2
 import numpy as np
 from PySide6.QtCore import QPointF, QRectF, Qt
-from PySide6.QtGui import QColor, QImage, QPainterPath
+from PySide6.QtGui import QColor, QImage, QPainter, QPainterPath, QPen
 from PySide6.QtWidgets import QGraphicsSceneMouseEvent
 
 from fusereview.qt.canvas.render import Key, drag_box, handle_rects, hit_test
@@ -370,3 +372,217 @@ def _segment_distance(x: float, y: float, ax: float, ay: float, bx: float, by: f
     length2 = dx * dx + dy * dy
     t = 0.0 if length2 == 0 else max(0.0, min(1.0, ((x - ax) * dx + (y - ay) * dy) / length2))
     return math.hypot(x - (ax + t * dx), y - (ay + t * dy))
+
+
+class ClickHost(ToolHost, Protocol):
+    """What the Click tool needs beyond a tool host: the image shown, its file, and the accept step."""
+
+    image_id: int | None
+
+    def click_image_path(self) -> Any: ...
+    def accept_click_mask(self, mask: RLE, target: Key | None) -> bool: ...
+    def say(self, text: str) -> None: ...
+
+
+class ClickTool(Tool):
+    """Click to segment: SAM3's interactive head turns positive and negative clicks into a mask.
+
+    Left click adds a point on the object, right click one on the background; after each click the
+    mask is computed again in the background (a :class:`~fusereview.qt.workers.ClickJob`; clicks made
+    meanwhile are sent together when it ends) and shown over the photo with the points. Enter hands
+    the mask to the host, which makes it one undoable command: a new annotation of the current
+    category, or, when an item was selected at the first click, that item's new mask (the item's mask
+    is the head's starting point). Escape, another photo or another tool drop everything.
+
+    Parameters
+    ----------
+    runner:
+        Starts the jobs (the window's :class:`~fusereview.qt.workers.JobRunner`).
+    """
+
+    name = "click"
+    POSITIVE = QColor(40, 220, 90)
+    NEGATIVE = QColor(240, 60, 60)
+    MASK = 0x701C4670  # premultiplied ARGB (every channel <= alpha): light blue (40, A0, FF) at 44 %
+
+    def __init__(self, scene: CanvasScene, host: ClickHost, runner: Any) -> None:
+        super().__init__(scene, host)
+        self.host: ClickHost = host
+        self.runner = runner
+        self.segmenter: Any = None
+        self.unavailable = "no model loaded yet"
+        self.points: list[tuple[float, float, int]] = []
+        self.target: Key | None = None
+        self.result: Any = None
+        self.job: Any = None
+        self._image_id: int | None = None
+        self._key = ""
+        self._generation = 0  # bumped by cancel: a result computed for dropped clicks is ignored
+        self._dirty = False  # clicks arrived while a job ran
+        self._accept_when_done = False
+
+    # -- the model --------------------------------------------------------------------------------
+    def set_segmenter(self, segmenter: Any, why: str = "") -> None:
+        """Use an interactive segmenter (``None``: the tool is unavailable, ``why`` says why)."""
+        self.cancel()
+        self.segmenter = segmenter
+        self.unavailable = why or "the model has no interactive head"
+
+    # -- gestures ---------------------------------------------------------------------------------
+    def press(self, pos: QPointF, event: QGraphicsSceneMouseEvent) -> None:
+        button = event.button()
+        if button not in (Qt.MouseButton.LeftButton, Qt.MouseButton.RightButton):
+            return
+        if self.segmenter is None:
+            self.host.say(f"Click to segment is unavailable: {self.unavailable}")
+            return
+        ctx = self.scene.ctx
+        if not (0 <= pos.x() < ctx.width and 0 <= pos.y() < ctx.height) or self.host.image_id is None:
+            return
+        if not self.points:
+            self._image_id = self.host.image_id
+            self.target = ctx.selected  # refine the selected item, else a new object
+            self._key = f"{self._image_id}:{ctx.width}x{ctx.height}"
+        self.points.append((pos.x(), pos.y(), 1 if button == Qt.MouseButton.LeftButton else 0))
+        self._show()
+        self._request()
+
+    def _request(self) -> None:
+        """Start a job for the points so far, or mark that one is due when the running one ends."""
+        if self.job is not None:
+            self._dirty = True
+            return
+        from fusereview.qt.workers import ClickJob
+
+        logits, mask = None, None
+        if self.result is not None:
+            logits = self.result.logits
+        elif self.target is not None:
+            mask = self._target_mask()
+        job = ClickJob(
+            self.segmenter,
+            self._key,
+            self.host.click_image_path(),
+            self.points,
+            mask_logits=logits,
+            mask=mask,
+        )
+        generation = self._generation
+        job.finished.connect(lambda r, g=generation, j=job: self._done(j, g, r))
+        job.failed.connect(lambda m, g=generation, j=job: self._failed(j, g, m))
+        self.job = job
+        self._dirty = False
+        self.runner.start(job)
+
+    def _target_mask(self) -> np.ndarray | None:
+        """The selected item's pixels (its RLE, or its polygons rasterised), the head's starting point."""
+        from fusereview.core.geometry import polygons_to_rle, rle_to_mask
+
+        ov = self.scene.overlay(self.target)
+        if ov is None:
+            return None
+        if ov.mask is not None:
+            return rle_to_mask(ov.mask)
+        if ov.polygons:
+            ctx = self.scene.ctx
+            return rle_to_mask(polygons_to_rle([list(p) for p in ov.polygons], ctx.height, ctx.width))
+        return None  # box only: the clicks start from nothing
+
+    def _done(self, job: Any, generation: int, result: Any) -> None:
+        if job is self.job:
+            self.job = None
+        if generation != self._generation or self.host.image_id != self._image_id:
+            return  # cancelled, or another photo: not this object's mask
+        if job.stop_requested:
+            self.host.say("click to segment cancelled: nothing changed")
+            self.cancel()
+            return
+        self.result = result
+        self._show()
+        if self._dirty:
+            self._request()
+            return
+        verb = "refines" if self.target is not None else "adds"
+        pos = sum(1 for *_, lab in self.points if lab == 1)
+        self.host.say(
+            f"click mask: {result.area} px, predicted IoU {result.score:.2f} ({pos} object / "
+            f"{len(self.points) - pos} background clicks, {result.seconds * 1000:.0f} ms): Enter {verb} it, Esc discards"
+        )
+        if self._accept_when_done:
+            self.finish()
+
+    def _failed(self, job: Any, generation: int, message: str) -> None:
+        if job is self.job:
+            self.job = None
+        if generation == self._generation:
+            self.host.say(f"click to segment failed: {message}: nothing changed")
+            self.cancel()
+
+    def finish(self) -> None:
+        """Enter: the mask becomes one undoable change (after the running click, if one runs)."""
+        if not self.points:
+            return
+        if self.job is not None or self._dirty:
+            self._accept_when_done = True
+            self.host.say("segmenting the last click… the mask is accepted when it is ready")
+            return
+        result, target = self.result, self.target
+        if result is None:
+            return
+        if self.host.accept_click_mask(result.mask, target):
+            self.cancel()
+        else:
+            self._accept_when_done = False  # refused (an empty mask): keep the clicks to fix it
+
+    def cancel(self) -> None:
+        """Escape, another photo or tool: drop the clicks and the mask (a running job's result is ignored)."""
+        self._generation += 1
+        self.points = []
+        self.result = None
+        self.target = None
+        self._dirty = False
+        self._accept_when_done = False
+        if self.job is not None:
+            self.job.request_stop()
+            self.job = None
+        super().cancel()
+
+    # -- what is shown ----------------------------------------------------------------------------
+    def _show(self) -> None:
+        self.scene.preview.show_image(
+            *click_preview(self.result, self.points, self.scene.ctx, 5 * self._pixel())
+        )
+
+
+def click_preview(
+    result: Any, points: list[tuple[float, float, int]], ctx: Any, radius: float
+) -> tuple[QImage, QRectF]:
+    """The click mask (light blue) with its points (green: object, red: background), cropped to them."""
+    from fusereview.core.geometry import rle_to_mask
+
+    mask = rle_to_mask(result.mask) if result is not None and result.area else None
+    xs = [p[0] for p in points]
+    ys = [p[1] for p in points]
+    if mask is not None:
+        my, mx = np.nonzero(mask)
+        xs += [float(mx.min()), float(mx.max() + 1)]
+        ys += [float(my.min()), float(my.max() + 1)]
+    if not xs:
+        return QImage(), QRectF()
+    r = math.ceil(radius) + 2
+    x0, y0 = max(0, int(min(xs)) - r), max(0, int(min(ys)) - r)
+    x1, y1 = min(ctx.width, math.ceil(max(xs)) + r), min(ctx.height, math.ceil(max(ys)) + r)
+    w, h = max(1, x1 - x0), max(1, y1 - y0)
+    pixels = np.zeros((h, w), dtype=np.uint32)
+    if mask is not None:
+        pixels[mask[y0:y1, x0:x1]] = np.uint32(ClickTool.MASK)
+    img = QImage(pixels.data, w, h, 4 * w, QImage.Format.Format_ARGB32_Premultiplied).copy()
+    painter = QPainter(img)
+    painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+    for x, y, label in points:
+        color = ClickTool.POSITIVE if label == 1 else ClickTool.NEGATIVE
+        painter.setPen(QPen(QColor(0, 0, 0), max(1.0, radius / 4)))
+        painter.setBrush(color)
+        painter.drawEllipse(QPointF(x - x0, y - y0), radius, radius)
+    painter.end()
+    return img, QRectF(float(x0), float(y0), float(w), float(h))

@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
 from fusereview.core.errors import FusereviewError
 from fusereview.qt.canvas.render import Key, RenderContext, overview_step
 from fusereview.qt.canvas.scene import OVERVIEW_MAX_SIDE, CanvasScene, FrameCache, build_context
-from fusereview.qt.canvas.tools import BoxTool, BrushTool, PolygonTool, SelectTool, Tool
+from fusereview.qt.canvas.tools import BoxTool, BrushTool, ClickTool, PolygonTool, SelectTool, Tool
 from fusereview.qt.canvas.view import CanvasView
 from fusereview.qt.controller import ReviewController
 from fusereview.qt.label_issues import LabelIssuesController
@@ -49,6 +49,7 @@ TOOLS = (
     ("box", "Box", "D", "draw a box for a missed object (box only)"),
     ("polygon", "Polygon", "G", "click the vertices of a missed object, Enter closes"),
     ("refine", "Refine", "S", "draw a box: SAM3 segments inside it"),
+    ("click", "Click", "C", "left click = object, right click = background, Enter accepts, Esc discards"),
 )
 SPLITTER_SIZES = (230, 760, 360)  # images | canvas | queue column at 1366 px
 
@@ -72,6 +73,9 @@ class ReviewWorkspace(QWidget):
         self.setObjectName("review_workspace")
         self.settings = settings
         self.controller: ReviewController | None = None
+        self.runner: Any = None  # the window's JobRunner (the Click tool segments in the background)
+        self._click_head: Any = None  # the model's interactive head (None: Click greyed out)
+        self._click_why = "no model loaded yet"
         self.cache = FrameCache()
         self.scene = CanvasScene(self.cache)
         self.view = CanvasView(self.scene)
@@ -91,6 +95,7 @@ class ReviewWorkspace(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.splitter)
         self.toolbar = self._build_toolbar()
+        self.set_click_head(None, self._click_why)  # greyed out until a model's interactive head loads
         state = settings.value("review/splitter")
         if state is not None:
             self.splitter.restoreState(state)
@@ -231,7 +236,25 @@ class ReviewWorkspace(QWidget):
         """Enable this workspace's key actions and show its toolbar only while it is current."""
         for act in self.actions():
             act.setEnabled(active)
+        self.tool_actions["click"].setEnabled(active and self._click_head is not None)
         self.toolbar.setVisible(active)
+        self._active = active
+
+    def set_click_head(self, segmenter: Any, why: str) -> None:
+        """The model's interactive head for the Click tool (``None``: greyed out, ``why`` says why)."""
+        self._click_head, self._click_why = segmenter, why
+        act = self.tool_actions["click"]
+        act.setEnabled(segmenter is not None and getattr(self, "_active", False))
+        act.setToolTip(
+            "Click (C): left click = object, right click = background, Enter accepts, Esc discards"
+            if segmenter is not None
+            else f"Click (C) unavailable: {why}"
+        )
+        tool = self.tools.get("click")
+        if isinstance(tool, ClickTool):
+            tool.set_segmenter(segmenter, why)
+            if segmenter is None and self.scene.tool is tool:
+                self.set_tool("select")
 
     def save_layout(self) -> None:
         """Remember the splitter positions."""
@@ -265,7 +288,9 @@ class ReviewWorkspace(QWidget):
             "box": BoxTool(self.scene, controller, refine=False),
             "polygon": PolygonTool(self.scene, controller),
             "refine": BoxTool(self.scene, controller, refine=True),
+            "click": ClickTool(self.scene, controller, self.runner),
         }
+        self.tools["click"].set_segmenter(self._click_head, self._click_why)
         self.set_tool("select", quiet=True)
         stored = controller.project.get_setting("review_threshold")
         self.threshold_slider.blockSignals(True)
