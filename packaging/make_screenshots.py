@@ -9,7 +9,7 @@ shipped demo model's predictions (or ``--model``'s), a fine-tuning run of the ``
 captured while it runs, and the evaluation of the model's predictions on the test split, each in its
 workspace at a laptop's 1366x768. Every window is rendered by the code path of ``fusereview gui
 --screenshot`` (offscreen without a display; through the X server when DISPLAY is set). Writes
-``start.png``, ``review.png``, ``edit.png``, ``training.png``, ``evaluation.png`` and
+``start.png``, ``review.png``, ``edit.png``, ``label_issues.png``, ``training.png``, ``evaluation.png`` and
 ``comparison.png`` (a whole fast-preset run, then its best model against the starting model: a few
 minutes on 2 CPU cores).
 """
@@ -91,6 +91,15 @@ def main() -> int:
 
         run_gui(project_dir, model, str(args.out / "edit.png"), window_hook=edit, **common)
 
+        def label_issues(window) -> None:
+            # the queue's second mode (L): labels the model disagrees with, the first one shown
+            window.review.queue_modes.toggle()
+            _wait(lambda: window.review.issues.model.rowCount() > 0, 60, "the label issues")
+            window.review.issues.go_to_row(0)
+            window.view.fit()
+
+        run_gui(project_dir, model, str(args.out / "label_issues.png"), window_hook=label_issues, **common)
+
         def training(window) -> None:
             # "Retrain" with the fast preset, captured mid-run once a validation point is plotted
             window.show_workspace("train")
@@ -134,7 +143,15 @@ def main() -> int:
             )
 
         run_gui(project_dir, model, str(args.out / "comparison.png"), window_hook=comparison, **common)
-    for name in ("start.png", "review.png", "edit.png", "training.png", "evaluation.png", "comparison.png"):
+    for name in (
+        "start.png",
+        "review.png",
+        "edit.png",
+        "label_issues.png",
+        "training.png",
+        "evaluation.png",
+        "comparison.png",
+    ):
         print(args.out / name)
     return 0
 

@@ -99,7 +99,8 @@ def _check_args(args: argparse.Namespace) -> None:
 
 def _predict(project: Project, args: argparse.Namespace) -> str:
     """Predict the project with ``--model`` (cached path of ``fusereview predict``); its fingerprint."""
-    from fusereview.commands.predict import ProgressBar, print_counts
+    from fusereview.commands.predict import print_counts
+    from fusereview.core.progress import Progress
     from fusereview.models.predict_job import predict_project
     from fusereview.models.sam3 import load_predictor
 
@@ -111,8 +112,9 @@ def _predict(project: Project, args: argparse.Namespace) -> str:
         split=args.split,
         batch_size=args.batch_size,
         threshold=args.threshold,
-        progress=ProgressBar("predict"),
+        progress=(bar := Progress("predict")),
     )
+    bar.close()
     print_counts(counts)
     return str(predictor.fingerprint)
 
