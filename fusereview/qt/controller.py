@@ -120,8 +120,11 @@ class ReviewController(QObject):
     def _on_event(self, event: Event) -> None:
         self.queue_model.on_event(event)
         self.image_model.on_event(event)
-        if self.image_id is not None and not self._quiet:
-            self.refresh()
+        if self.image_id is None or self._quiet:
+            return
+        if event.kind == "predictions_added" and self.image_id not in self.image_model.images_of(event.ids):
+            return  # another image's predictions: the canvas shows nothing new
+        self.refresh()
 
     def reload_all(self) -> None:
         """Re-read everything from the database: another process (or connection) changed it.

@@ -38,6 +38,7 @@ from fusereview.core.events import Event
 from fusereview.core.project import Project
 from fusereview.qt.controller import ReviewController
 from fusereview.qt.dialogs import SHORTCUTS, AboutDialog, PreferencesDialog, ShortcutSheet, preference
+from fusereview.qt.gc_guard import settle
 from fusereview.qt.label_issues import LABEL_ISSUE_KEYS, MODE_KEY
 from fusereview.qt.panels.start_page import StartPage, recent_projects, remember_project
 from fusereview.qt.workers import JobRunner, LoadInteractiveJob, LoadModelJob, PredictJob, RefineJob
@@ -514,6 +515,7 @@ class MainWindow(QMainWindow):
     def set_predictor(self, predictor: Any) -> None:
         """Use a loaded predictor (predicts every image that has no cached predictions)."""
         self.predictor = predictor
+        settle()  # torch, transformers and the model are here to stay: out of the collector's walks
         name = self.model_spec or getattr(predictor, "fingerprint", "model")
         self.model_label.setText(f"model: {Path(name).name or name}")
         self.model_label.setToolTip(name)

@@ -1,4 +1,4 @@
-"""The training panel: live plots while a worker trains, clean thread shutdown, following a run folder."""
+"""The training panel: live plots while `fusereview train` runs in its own process, a clean stop, following a run folder."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from fusereview.training.toydata import write_toy_coco
 TINY = {"image_size": 112, "epochs": 50, "batch_size": 4, "eval_every": 1, "dropout": 0.0}
 
 
-def test_plots_points_while_training_and_thread_gone_after_close(qtbot, tmp_path):
+def test_plots_points_while_training_and_the_process_gone_after_close(qtbot, tmp_path):
     ds = write_toy_coco(tmp_path / "toy", train=6, valid=2)
     panel = TrainingPanel(overrides=TINY)
     qtbot.addWidget(panel)
@@ -23,13 +23,14 @@ def test_plots_points_while_training_and_thread_gone_after_close(qtbot, tmp_path
     assert panel.retrain_btn.isEnabled()
     panel.retrain_btn.click()
     assert panel.is_training()
-    thread = panel.thread
+    process = panel.process
+    assert process.command[-8:-6] == ["--preset", "tiny"] or "--preset" in process.command
     qtbot.waitUntil(lambda: panel.plots.points("loss") >= 2, timeout=120_000)
     assert panel.plots.points("loss_giou") >= 2 and panel.plots.points("lr") >= 2
     assert panel.is_training(), "50 epochs cannot be over yet"
-    panel.close()  # must stop the run and wait for the thread
-    assert panel.thread is None and not thread.isRunning()
-    runs = list((tmp_path / "toy-runs").iterdir())
+    panel.close()  # must stop the run (SIGTERM: a saved, resumable stop) and wait for the process
+    assert panel.process is None and not process.is_running()
+    runs = [p for p in (tmp_path / "toy-runs").iterdir() if p.is_dir()]  # beside: the console log
     assert len(runs) == 1
     end = [json.loads(line) for line in (runs[0] / "metrics.jsonl").read_text().splitlines()][-1]
     assert end["type"] == "end" and end["status"] == "stopped"
@@ -87,3 +88,31 @@ def test_one_click_retrain_defaults_to_the_fast_preset(qtbot):
     qtbot.addWidget(panel)
     assert panel.preset.currentText() == "fast"
     assert not panel.retrain_btn.isEnabled()  # no project yet: nothing to train on
+
+
+def test_the_run_is_the_train_command_with_the_panels_overrides(tmp_path):
+    from fusereview.qt.training_process import train_command
+
+    cmd = train_command(tmp_path, "tiny", "fast", tmp_path / "run", resume=False, overrides={"epochs": 3})
+    assert (
+        cmd[-9:]
+        == [
+            "train",
+            str(tmp_path),
+            "--model",
+            "tiny",
+            "--preset",
+            "fast",
+            "--run-dir",
+            str(tmp_path / "run"),
+            "--epochs",
+            "3",
+        ][-9:]
+    )
+    assert train_command(tmp_path, "tiny", "fast", tmp_path / "run", resume=True, overrides={})[-3:] == [
+        "train",
+        "--resume",
+        str(tmp_path / "run"),
+    ]
+    with pytest.raises(ValueError, match="no `fusereview train` option"):
+        train_command(tmp_path, "tiny", "fast", tmp_path / "run", resume=False, overrides={"freeze": "x"})

@@ -98,14 +98,26 @@ class ImageListModel(QAbstractListModel):
     def on_event(self, event: Event) -> None:
         """Follow a core change."""
         if event.kind == "decided":
-            self.recount({self.project.prediction(pid).image_id for pid in event.ids})
+            self.recount(self.images_of(event.ids))
         elif event.kind == "predictions_removed":
             self.recount()  # the rows are gone: their images cannot be looked up any more
         elif event.kind == "predictions_added":
             if len(event.ids) > 1000:
                 self.recount()
             else:
-                self.recount({self.project.prediction(pid).image_id for pid in event.ids})
+                self.recount(self.images_of(event.ids))
+
+    def images_of(self, prediction_ids: tuple[int, ...]) -> set[int]:
+        """The images of some predictions, in one query (one per id stalled the window per chunk)."""
+        ids = list(prediction_ids)
+        out: set[int] = set()
+        for i in range(0, len(ids), 500):
+            part = ids[i : i + 500]
+            rows = self.project.db.read(
+                f"SELECT DISTINCT image_id FROM predictions WHERE id IN ({','.join('?' * len(part))})", part
+            )
+            out.update(int(r[0]) for r in rows)
+        return out
 
     @property
     def thumbnails_pending(self) -> int:

@@ -1,13 +1,12 @@
 """The training panel: retrain, watch live plots, stop / resume, open any run folder.
 
-:class:`TrainingPanel` is a standalone ``QWidget`` (the main window docks it). Training runs in a
-:class:`TrainingWorker` moved to a ``QThread``; the engine's :class:`~fusereview.training.hooks.CallbackHook`
-hands the worker plain dicts (the ``metrics.jsonl`` records), which cross to the GUI thread through a
-signal. A run folder opened with "Open run folder…" is followed by polling its ``metrics.jsonl``
+:class:`TrainingPanel` is a standalone ``QWidget`` (the Train workspace shows it). A run is
+``fusereview train`` in a process of its own (:mod:`fusereview.qt.training_process`: a thread's
+training steps held the window's GIL), whose ``metrics.jsonl`` records are plotted as they come. A run folder opened with "Open run folder…" is followed by polling its ``metrics.jsonl``
 (a run on a remote GPU server, in a synced folder, plots while it grows).
 
-Closing: :meth:`TrainingPanel.shutdown` asks the engine to stop (it saves ``last``), then ``quit()``
-and ``wait()`` — a running ``QThread`` that is destroyed would abort the process.
+Closing: :meth:`TrainingPanel.shutdown` asks the run to stop (SIGTERM: it saves ``last``) and waits
+for the process.
 """
 
 from __future__ import annotations
@@ -15,12 +14,11 @@ from __future__ import annotations
 import json
 import math
 import statistics
-import traceback
 from pathlib import Path
 from typing import Any
 
 import pyqtgraph as pg
-from PySide6.QtCore import QObject, Qt, QThread, QTimer, Signal, Slot
+from PySide6.QtCore import Qt, QTimer, Signal, Slot
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -36,7 +34,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from fusereview.core.errors import FusereviewError
+from fusereview.qt.training_process import TrainingProcess, train_command
 from fusereview.training.losses import COMPONENTS
 from fusereview.training.presets import PRESET_HELP, PRESETS
 from fusereview.training.runs import MetricsFollower, list_runs, read_metrics
@@ -67,111 +65,6 @@ def _outside_legend(plot: Any) -> Any:
     item.layout.addItem(legend, 2, 3)  # row 2 is the view box's row; column 3 is right of it
     item.layout.setColumnStretchFactor(3, 0)
     return legend
-
-
-class TrainingWorker(QObject):
-    """Runs one training (new or resumed) in a worker thread; emits plain dicts.
-
-    Parameters
-    ----------
-    source:
-        Project folder or dataset folder (a project is opened inside the thread: SQLite
-        connections belong to the thread that made them).
-    model_spec:
-        The model to start from.
-    preset:
-        Preset name.
-    run_dir:
-        The run folder (new, or the one to resume).
-    resume:
-        Continue ``run_dir`` from its last checkpoint.
-    overrides:
-        TrainConfig fields to change (tests use short runs).
-
-    Signals
-    -------
-    record(dict):
-        A step / epoch / val / end record.
-    finished(dict):
-        ``{"status", "message", "run_dir", "best_map", "best_path"}`` once the run has ended.
-    failed(str):
-        A one-line message when the run could not start or crashed.
-    """
-
-    record = Signal(dict)
-    finished = Signal(dict)
-    failed = Signal(str)
-
-    def __init__(
-        self,
-        source: Path,
-        model_spec: str,
-        preset: str,
-        run_dir: Path,
-        *,
-        resume: bool = False,
-        overrides: dict[str, Any] | None = None,
-    ) -> None:
-        super().__init__()
-        self.source = Path(source)
-        self.model_spec = model_spec
-        self.preset = preset
-        self.run_dir = Path(run_dir)
-        self.resume = resume
-        self.overrides = dict(overrides or {})
-        self._trainer: Any = None
-        self._stop = False
-
-    def request_stop(self) -> None:
-        """Ask the run to stop after its current step (thread-safe flags only)."""
-        self._stop = True
-        if self._trainer is not None:
-            self._trainer.request_stop()
-
-    @Slot()
-    def run(self) -> None:
-        """Train (in the worker thread); reports through signals, never raises."""
-        project = None
-        try:
-            from fusereview.training.engine import Trainer
-            from fusereview.training.hooks import CallbackHook
-            from fusereview.training.presets import preset_config
-
-            if (self.source / "project.db").exists():
-                from fusereview.core.project import Project
-
-                project = Project.open(self.source)
-            data = project if project is not None else self.source
-            cfg = preset_config(self.preset, **self.overrides)
-            self._trainer = Trainer(
-                data,
-                self.model_spec,
-                cfg,
-                self.run_dir,
-                hooks=[CallbackHook(self.record.emit)],
-                resume=self.resume,
-                project=project,
-            )
-            if self._stop:
-                self._trainer.request_stop()
-            result = self._trainer.train()
-            self.finished.emit(
-                {
-                    "status": result.status,
-                    "message": result.message,
-                    "run_dir": str(result.run_dir),
-                    "best_map": result.best_map,
-                    "best_path": str(result.best_path) if result.best_path is not None else None,
-                }
-            )
-        except FusereviewError as exc:
-            self.failed.emit(str(exc))
-        except Exception as exc:  # a bug: log the traceback, tell the user in one line, keep the GUI alive
-            traceback.print_exc()
-            self.failed.emit(f"{type(exc).__name__}: {exc}")
-        finally:
-            if project is not None:
-                project.close()
 
 
 class RunPlots(QWidget):
@@ -226,6 +119,15 @@ class RunPlots(QWidget):
         self.curves["images_per_s"] = self.speed_plot.plot(pen=_pen(10))
         self.curves["gpu_mem_gb"] = self.mem_plot.plot(pen=_pen(5))
         self.data: dict[str, tuple[list[float], list[float]]] = {k: ([], []) for k in self.curves}
+        self.log_y = False
+        self._ranges: dict[Any, tuple[float, float, float]] = {}
+        self._plot_keys = {
+            self.loss_plot: list(LOSS_KEYS),
+            self.val_plot: [f"val_{k}" for k in VAL_KEYS],
+            self.lr_plot: ["lr"],
+            self.speed_plot: ["images_per_s"],
+            self.mem_plot: ["gpu_mem_gb"],
+        }
         self.last_step: dict[str, Any] = {}
         self.ended: dict[str, Any] | None = None
 
@@ -236,10 +138,15 @@ class RunPlots(QWidget):
             self.curves[k].setData([], [])
         self.last_step = {}
         self.ended = None
+        self._ranges = {}
 
     def set_log_scale(self, on: bool) -> None:
-        """Log scale for the loss plot."""
+        """Log scale for the loss plot (its axes then follow pyqtgraph's auto-range)."""
+        self.log_y = on
         self.loss_plot.setLogMode(y=on)
+        self._ranges.pop(self.loss_plot, None)
+        if on:
+            self.loss_plot.enableAutoRange()
 
     def points(self, key: str) -> int:
         """Number of points of a curve (``loss``, ``lr``, ``val_AP50``...)."""
@@ -272,10 +179,55 @@ class RunPlots(QWidget):
             self.grid.removeWidget(self.speed_plot)
             self.grid.addWidget(self.speed_plot, 2, 0)
             self.mem_plot.show()
+        shown: dict[str, list[float]] = {}
         for k in touched:
             xs, ys = self.data[k]
             # per-step values are noisy (batches of 2 images): what a person reads is the trend
-            self.curves[k].setData(xs, _smoothed(ys) if k in _SMOOTHED else ys)
+            shown[k] = _smoothed(ys) if k in _SMOOTHED else ys
+            self.curves[k].setData(xs, shown[k])
+        self._fit_ranges(touched, shown)
+
+    def _fit_ranges(self, touched: set[str], shown: dict[str, list[float]]) -> None:
+        """Change a plot's axes only when its data leave them (or shrink far inside them).
+
+        pyqtgraph's auto-range re-lays out the axes on every update: measured in a real X window,
+        that redraw cost 35-45 ms per update, the window's longest stalls during a retrain. The x
+        axis spans the whole run (its epochs are known from the first step); y grows with 20 %
+        headroom and shrinks when the curves fall below a third of it.
+        """
+        total = self._run_epochs()
+        for plot, keys in self._plot_keys.items():
+            keys = [k for k in keys if self.data[k][0]]
+            if not keys or not (touched & set(keys)):
+                continue
+            if plot is self.loss_plot and self.log_y:
+                plot.enableAutoRange()
+                continue
+            xmax = max(self.data[k][0][-1] for k in keys)
+            ys = [v for k in keys for v in (shown.get(k) or self.data[k][1])]
+            lo, hi = min(ys), max(ys)
+            x_top = total if total and total >= xmax else max(1.0, xmax * 1.5)
+            cur = self._ranges.get(plot)
+            y_lo = min(0.0, lo)
+            if (
+                cur is None
+                or hi > cur[2]
+                or lo < cur[1]
+                or x_top > cur[0]
+                or (hi - y_lo) < (cur[2] - cur[1]) / 3
+            ):
+                top = hi + 0.2 * max(hi - y_lo, 1e-12)
+                plot.disableAutoRange()
+                plot.setXRange(0, x_top, padding=0)
+                plot.setYRange(y_lo, top, padding=0)
+                self._ranges[plot] = (x_top, y_lo, top)
+
+    def _run_epochs(self) -> float | None:
+        r = self.last_step
+        try:
+            return float(r["epoch"]) / float(r["step"]) * float(r["total_steps"])
+        except (KeyError, TypeError, ValueError, ZeroDivisionError):
+            return None
 
 
 _SMOOTHED = frozenset((*LOSS_KEYS, "images_per_s"))
@@ -313,8 +265,7 @@ class TrainingPanel(QWidget):
         self.overrides = dict(overrides or {})
         self.source: Path | None = None
         self.model_spec: str | None = None
-        self.thread: QThread | None = None
-        self.worker: TrainingWorker | None = None
+        self.process: TrainingProcess | None = None  # the running `fusereview train` (its own process)
         self.follower: MetricsFollower | None = None
         self.current_run: Path | None = None
 
@@ -416,7 +367,7 @@ class TrainingPanel(QWidget):
 
     def is_training(self) -> bool:
         """Whether a run is going on in this window."""
-        return self.thread is not None and self.thread.isRunning()
+        return self.process is not None and self.process.is_running()
 
     def runs_root(self) -> Path | None:
         """Where this project's runs go."""
@@ -475,32 +426,32 @@ class TrainingPanel(QWidget):
         self._start(run, self.preset.currentText(), resume=True)
 
     def _start(self, run_dir: Path, preset: str, *, resume: bool) -> None:
+        """Start ``fusereview train`` in its own process (see ``qt/training_process.py``)."""
         self._stop_following()
         self.plots.clear()
         self.current_run = run_dir
-        self.worker = TrainingWorker(
-            self.source, self.model_spec or "", preset, run_dir, resume=resume, overrides=self.overrides
-        )
-        self.thread = QThread(self)
-        self.worker.moveToThread(self.thread)
-        self.thread.started.connect(self.worker.run)
-        self.worker.record.connect(self._on_record)
-        self.worker.finished.connect(self._on_finished)
-        self.worker.failed.connect(self._on_failed)
-        # Direct: quit() is thread-safe, and a queued call would wait for a GUI thread that may be
-        # blocked in shutdown()'s wait().
-        self.worker.finished.connect(self.thread.quit, Qt.ConnectionType.DirectConnection)
-        self.worker.failed.connect(self.thread.quit, Qt.ConnectionType.DirectConnection)
-        self.thread.finished.connect(self._on_thread_done)
+        try:
+            command = train_command(
+                self.source, self.model_spec or "", preset, run_dir, resume=resume, overrides=self.overrides
+            )
+        except ValueError as exc:
+            self.status.setText(f"training not started: {exc}")
+            return
+        log = run_dir.parent / f".{run_dir.name}.console.log"  # the run folder is the command's to make
+        self.process = TrainingProcess(command, run_dir, log, self)
+        self.process.records.connect(self._on_records)
+        self.process.finished.connect(self._on_finished)
+        self.process.failed.connect(self._on_failed)
+        self.process.proc.finished.connect(lambda *_: self._on_process_done())
         self.status.setText(f"{'resuming' if resume else 'starting'} {run_dir.name}…")
-        self.thread.start()
+        self.process.start()
         self._update_buttons()
 
     @Slot()
     def stop(self) -> None:
         """Stop the run after its current step (the engine saves ``last``)."""
-        if self.worker is not None:
-            self.worker.request_stop()
+        if self.process is not None:
+            self.process.request_stop()
             self.status.setText("stopping after this step…")
 
     def open_run(self, run_dir: str | Path) -> None:
@@ -536,12 +487,11 @@ class TrainingPanel(QWidget):
 
     # ------------------------------------------------------------------ worker signals
 
-    @Slot(dict)
-    def _on_record(self, record: dict) -> None:
+    def _on_records(self, records: list) -> None:
         first = not self.plots.last_step
-        self.plots.add([record])
+        self.plots.add(records)
         self._show_status()
-        if first and record.get("type") == "step":
+        if first and any(r.get("type") == "step" for r in records):
             self.refresh_runs()  # the run folder exists now: list it, marked as running
 
     def _show_status(self) -> None:
@@ -575,31 +525,23 @@ class TrainingPanel(QWidget):
     def _on_failed(self, message: str) -> None:
         self.status.setText(f"training failed: {message}")
 
-    @Slot()
-    def _on_thread_done(self) -> None:
-        if self.thread is not None:
-            self.thread.wait()
-            self.thread.deleteLater()
-        if self.worker is not None:
-            self.worker.deleteLater()
-        self.thread = None
-        self.worker = None
+    def _on_process_done(self) -> None:
+        self.process = None
         self.refresh_runs()
         self._update_buttons()
 
     # ------------------------------------------------------------------ shutdown
 
     def shutdown(self, timeout_ms: int = 120_000) -> bool:
-        """Stop a run cleanly (it saves ``last``) and wait for its thread; returns whether it ended."""
+        """Stop a run cleanly (it saves ``last``) and wait for its process; returns whether it ended."""
         self._stop_following()
-        if self.thread is None:
+        if self.process is None:
             return True
-        if self.worker is not None:
-            self.worker.request_stop()
-        self.thread.quit()  # the loop ends once the worker's run() returns
-        ended = self.thread.wait(timeout_ms)
+        process = self.process
+        process.request_stop()
+        ended = process.wait(timeout_ms)
         if ended:
-            self._on_thread_done()
+            self._on_process_done()
         return ended
 
     def closeEvent(self, event: Any) -> None:

@@ -32,6 +32,9 @@ class _LazyWorkspace(QWidget):
         """Build the panel the first time the workspace is shown with a project."""
         if active and self.panel is None and self.project is not None:
             self.panel = self.build(self.project)
+            from fusereview.qt.gc_guard import settle
+
+            settle()  # pyqtgraph and the panel's modules stay: out of the collector's walks
             self.placeholder.hide()
             self.layout_.addWidget(self.panel, 1)
 
