@@ -12,12 +12,12 @@ import json
 import os
 import shutil
 import stat
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 from fusereview.core.errors import FusereviewError, disk_full
+from fusereview.core.files import make_temp_file
 
 
 class CocoWriteError(FusereviewError):
@@ -59,7 +59,8 @@ def write_json_atomic(
     if not out.parent.is_dir():
         raise CocoWriteError(f"{out}: folder {out.parent} does not exist", file=str(out))
     try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+        # created with the user's umask (core.files), as every other file the project writes
+        fd, tmp_name = make_temp_file(out.parent, prefix=f".{out.name}.", suffix=".tmp")
     except OSError as exc:
         raise CocoWriteError(
             f"{out}: cannot write in {out.parent}: {exc.strerror or exc}", file=str(out)
@@ -77,9 +78,10 @@ def write_json_atomic(
             if exc.errno in (errno.ENOSPC, errno.EDQUOT):
                 raise disk_full(out.parent, tmp.stat().st_size + (1 << 20)) from None
             raise CocoWriteError(f"{out}: write failed: {exc.strerror or exc}", file=str(out)) from None
-        # mkstemp creates the file as 0600; the export must be as readable as the file it replaces.
-        with contextlib.suppress(OSError):
-            os.chmod(tmp, stat.S_IMODE(out.stat().st_mode) if out.exists() else 0o644)
+        # a replaced file keeps its own mode (a new one has the umask's)
+        if out.exists():
+            with contextlib.suppress(OSError):
+                os.chmod(tmp, stat.S_IMODE(out.stat().st_mode))
         if validate_coco:
             _validate_with_pycocotools(tmp, out)
         if backup and out.exists():

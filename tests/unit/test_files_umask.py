@@ -32,6 +32,10 @@ WRITER = textwrap.dedent(
 
     paths = {}
     paths["json"] = write_json_atomic([{"image_id": 1}], out / "results.json")
+    from fusereview.core.coco import write_json_atomic as write_coco_json
+
+    coco = {"images": [], "annotations": [], "categories": [{"id": 1, "name": "a"}]}
+    paths["coco_json"] = write_coco_json(coco, out / "coco.json")
     paths["text"] = write_text_atomic("# report", out / "report.md")
     data = generate_dataset(out / "data", images=3, size=64, seed=0)
     paths["dataset_folder"] = data
