@@ -155,3 +155,38 @@ def test_draw_new_box_and_polygon_then_edit_vertices(qtbot, window, project) -> 
     while c.stack.canUndo():
         c.undo()
     assert len(project.annotations(image_id=image_id)) == n_before
+
+
+def test_brush_on_a_polygon_label_adds_to_what_it_shows(qtbot, window, project) -> None:
+    """Regression: painting on a polygon label started from an empty mask, so one small stroke
+    replaced the whole polygon with the stroke (a label the reviewer never drew)."""
+    c = window.controller
+    image_id = c.image_id
+    window.set_tool("polygon")
+    vp = window.view.viewport()
+    for x, y in ((100, 20), (160, 20), (160, 80), (100, 80)):
+        qtbot.mouseClick(vp, Qt.MouseButton.LeftButton, pos=_vp(window, x, y))
+    qtbot.keyClick(window.view, Qt.Key.Key_Return)
+    poly = max(project.annotations(image_id=image_id), key=lambda a: a.id)
+    assert isinstance(poly.segmentation, list)
+    shape = (window.scene.ctx.height, window.scene.ctx.width)
+    before = _stored_mask(project, poly, shape)
+    c.select(("gt", poly.id))
+    window.review.brush_size.setValue(3)
+    window.set_tool("brush")
+    _drag(qtbot, window, (165, 40), (165, 60))  # a stroke just right of the square
+    ann = project.annotation(poly.id)
+    after = _stored_mask(project, ann, shape)
+    assert (after & before).sum() == before.sum(), "the polygon's pixels were lost"
+    assert after[50, 165] and after.sum() > before.sum()
+    assert ann.area == after.sum()
+    ys, xs = np.nonzero(after)
+    assert tuple(ann.bbox) == (xs.min(), ys.min(), xs.max() + 1 - xs.min(), ys.max() + 1 - ys.min())
+    # the eraser on a polygon label cuts a hole in what it shows, never empties it
+    window.set_tool("eraser")
+    _drag(qtbot, window, (130, 50), (131, 50), steps=1)
+    holed = _stored_mask(project, project.annotation(poly.id), shape)
+    assert not holed[50, 130] and holed[30, 110]
+    c.undo()
+    c.undo()
+    assert project.annotation(poly.id).segmentation == poly.segmentation

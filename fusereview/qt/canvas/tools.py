@@ -26,7 +26,7 @@ from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QImage, QPainter, QPainterPath, QPen
 from PySide6.QtWidgets import QGraphicsSceneMouseEvent
 
-from fusereview.qt.canvas.render import Key, drag_box, handle_rects, hit_test
+from fusereview.qt.canvas.render import Key, Overlay, drag_box, handle_rects, hit_test
 
 if TYPE_CHECKING:
     from fusereview.core.records import RLE
@@ -225,14 +225,15 @@ class BrushTool(Tool):
         self.scene.preview.clear()
         if stroke is None or key is None:
             return
-        from fusereview.core.geometry import mask_to_rle, rle_to_mask
+        from fusereview.core.geometry import mask_to_rle
 
         ov = self.scene.overlay(key)
         if ov is None:
             return
-        if ov.mask is not None:
-            base = rle_to_mask(ov.mask)
-        else:
+        # a polygon label is painted on as the pixels it shows (starting from nothing replaced the
+        # whole polygon by the stroke); a box-only item has no pixels yet
+        base = item_pixels(ov, self.scene.ctx.width, self.scene.ctx.height)
+        if base is None:
             base = np.zeros((self.scene.ctx.height, self.scene.ctx.width), dtype=bool)
         new = base & ~stroke.astype(bool) if self.erase else base | stroke.astype(bool)
         if not np.array_equal(new, base):
@@ -241,6 +242,17 @@ class BrushTool(Tool):
     def cancel(self) -> None:
         self._stroke = None
         super().cancel()
+
+
+def item_pixels(ov: Overlay, width: int, height: int) -> np.ndarray | None:
+    """The pixels an item shows: its mask, or its polygons rasterised; ``None`` when box only."""
+    from fusereview.core.geometry import polygons_to_rle, rle_to_mask
+
+    if ov.mask is not None:
+        return rle_to_mask(ov.mask)
+    if ov.polygons:
+        return rle_to_mask(polygons_to_rle([list(p) for p in ov.polygons], height, width))
+    return None
 
 
 def stroke_preview(stroke: np.ndarray, erase: bool) -> tuple[QImage, QRectF]:
@@ -476,17 +488,10 @@ class ClickTool(Tool):
 
     def _target_mask(self) -> np.ndarray | None:
         """The selected item's pixels (its RLE, or its polygons rasterised), the head's starting point."""
-        from fusereview.core.geometry import polygons_to_rle, rle_to_mask
-
         ov = self.scene.overlay(self.target)
         if ov is None:
             return None
-        if ov.mask is not None:
-            return rle_to_mask(ov.mask)
-        if ov.polygons:
-            ctx = self.scene.ctx
-            return rle_to_mask(polygons_to_rle([list(p) for p in ov.polygons], ctx.height, ctx.width))
-        return None  # box only: the clicks start from nothing
+        return item_pixels(ov, self.scene.ctx.width, self.scene.ctx.height)  # box only: None
 
     def _done(self, job: Any, generation: int, result: Any) -> None:
         if job is self.job:
