@@ -189,6 +189,7 @@ class Ticks:
         from PySide6.QtCore import QTimer
 
         self.gaps: list[float] = []
+        self.ends: list[float] = []  # perf_counter at the end of each gap (for --why)
         self.last = time.perf_counter()
         self.timer = QTimer()
         self.timer.setInterval(5)
@@ -197,6 +198,7 @@ class Ticks:
     def _tick(self) -> None:
         now = time.perf_counter()
         self.gaps.append((now - self.last) * 1000)
+        self.ends.append(now)
         self.last = now
 
     def run(self, until: object, limit_s: float) -> list[float]:
@@ -205,6 +207,7 @@ class Ticks:
 
         app = QApplication.instance()
         self.gaps = []
+        self.ends = []
         self.last = time.perf_counter()
         self.timer.start()
         end = time.perf_counter() + limit_s
@@ -212,7 +215,89 @@ class Ticks:
             app.processEvents()
             time.sleep(0.001)
         self.timer.stop()
+        if SAMPLER is not None:
+            SAMPLER.explain(self.gaps, self.ends)
         return list(self.gaps)
+
+
+class StackSampler:
+    """``--why``: samples every thread's stack every 2 ms, to say what the GUI thread did in a stall.
+
+    A sampler that cannot get the GIL for a while is itself the answer (another thread held it):
+    the first sample after such a hole shows where that thread was.
+    """
+
+    def __init__(self, threshold_ms: float) -> None:
+        import threading
+
+        self.threshold_ms = threshold_ms
+        self.main_id = threading.main_thread().ident
+        self.samples: list[tuple[float, list[str], dict[str, list[str]]]] = []
+        self._stop = False
+        self._thread = threading.Thread(target=self._run, name="stall-sampler", daemon=True)
+        self._thread.start()
+
+    @staticmethod
+    def _stack(frame: object, depth: int = 6) -> list[str]:
+        import traceback
+
+        out = []
+        for fs in traceback.extract_stack(frame)[::-1]:  # type: ignore[arg-type]
+            out.append(f"{Path(fs.filename).name}:{fs.lineno} {fs.name}")
+            if len(out) >= depth:
+                break
+        return out
+
+    def _run(self) -> None:
+        import threading
+
+        names = {}
+        while not self._stop:
+            t = time.perf_counter()
+            frames = sys._current_frames()
+            for th in threading.enumerate():
+                names[th.ident] = th.name
+            main = self._stack(frames[self.main_id]) if self.main_id in frames else []
+            others = {
+                names.get(k, str(k)): self._stack(f, 4)
+                for k, f in frames.items()
+                if k not in (self.main_id, threading.get_ident())
+            }
+            self.samples.append((t, main, others))
+            time.sleep(0.002)
+
+    def explain(self, gaps: list[float], ends: list[float]) -> None:
+        """Print, for each gap over the threshold, what the samples inside it show."""
+        from collections import Counter
+
+        times = [s[0] for s in self.samples]
+        import bisect
+
+        for gap, end in zip(gaps, ends, strict=True):
+            if gap < self.threshold_ms:
+                continue
+            start = end - gap / 1000
+            i, j = bisect.bisect_left(times, start), bisect.bisect_right(times, end)
+            inside = self.samples[i:j]
+            holes = [
+                (b[0] - a[0]) * 1000
+                for a, b in zip(self.samples[max(i - 1, 0) : j], self.samples[i : j + 1], strict=False)
+            ]
+            print(
+                f"  stall {gap:.1f} ms: {len(inside)} samples, longest sampler hole "
+                f"{max(holes, default=0):.1f} ms",
+                file=sys.stderr,
+            )
+            top = Counter(" < ".join(s[1][:4]) for s in inside).most_common(3)
+            for stack, n in top:
+                print(f"    main x{n}: {stack}", file=sys.stderr)
+            after = self.samples[j] if j < len(self.samples) else None
+            if after is not None:
+                for name, st in after[2].items():
+                    print(f"    after, {name}: {' < '.join(st)}", file=sys.stderr)
+
+
+SAMPLER: StackSampler | None = None
 
 
 def _settle(seconds: float) -> None:
@@ -265,7 +350,13 @@ def main() -> int:
     parser.add_argument("--think-ms", type=int, default=150, help="reviewer think time between key presses")
     parser.add_argument("--skip", nargs="*", default=[], choices=["small", "large", "queue", "stall"])
     parser.add_argument("--platform", choices=["xcb", "offscreen"], default="xcb")
+    parser.add_argument(
+        "--why", type=float, metavar="MS", help="explain each stall over MS ms (a stack sampler; adds load)"
+    )
     args = parser.parse_args()
+    global SAMPLER
+    if args.why:
+        SAMPLER = StackSampler(args.why)
     platform = args.platform
     xvfb = None
     if platform == "xcb" and not os.environ.get("DISPLAY"):
