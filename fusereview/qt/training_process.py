@@ -94,6 +94,8 @@ class TrainingProcess(QObject):
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self.proc.setStandardOutputFile(str(self.log_path))
         self.proc.setProcessChannelMode(QProcess.ProcessChannelMode.MergedChannels)
+        self.lowered = False
+        self.proc.started.connect(self._started)
         self.proc.finished.connect(self._ended)
         self.proc.errorOccurred.connect(self._error)
         self.timer = QTimer(self)
@@ -104,6 +106,11 @@ class TrainingProcess(QObject):
         """Start the process and follow its run folder."""
         self.proc.start()
         self.timer.start()
+
+    def _started(self) -> None:
+        from fusereview.qt.workers import lower_priority
+
+        self.lowered = lower_priority(int(self.proc.processId()))  # the window keeps the CPU it needs
 
     def is_running(self) -> bool:
         """Whether the process is still going."""

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
+import sys
 
 import pytest
 
 pytest.importorskip("pyqtgraph")
 
 from fusereview.qt.panels.training import TrainingPanel
+from fusereview.qt.workers import BACKGROUND_NICE
 from fusereview.training.toydata import write_toy_coco
 
 TINY = {"image_size": 112, "epochs": 50, "batch_size": 4, "eval_every": 1, "dropout": 0.0}
@@ -26,6 +29,12 @@ def test_plots_points_while_training_and_the_process_gone_after_close(qtbot, tmp
     process = panel.process
     assert process.command[-8:-6] == ["--preset", "tiny"] or "--preset" in process.command
     qtbot.waitUntil(lambda: panel.plots.points("loss") >= 2, timeout=120_000)
+    if sys.platform.startswith("linux"):  # the window keeps its CPU priority, the run runs below it
+        assert process.lowered
+        pid = int(process.proc.processId())
+        assert os.getpriority(os.PRIO_PROCESS, pid) >= max(
+            os.getpriority(os.PRIO_PROCESS, 0), BACKGROUND_NICE
+        )
     assert panel.plots.points("loss_giou") >= 2 and panel.plots.points("lr") >= 2
     assert panel.is_training(), "50 epochs cannot be over yet"
     panel.close()  # must stop the run (SIGTERM: a saved, resumable stop) and wait for the process

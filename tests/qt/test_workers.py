@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
 import time
 
@@ -20,10 +22,13 @@ class SlowPredictor:
         self.seconds = seconds
         self.calls = 0
         self.threads: set[str] = set()
+        self.nice: set[int] = set()
 
     def predict(self, images, prompts, *, threshold: float = 0.3):
         self.calls += 1
         self.threads.add(threading.current_thread().name)
+        if hasattr(os, "getpriority") and sys.platform.startswith("linux"):
+            self.nice.add(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
         time.sleep(self.seconds)
         out = []
         for img in images:
@@ -81,3 +86,17 @@ def test_refine_adds_a_mask_in_the_background(qtbot, window, project) -> None:
     qtbot.waitUntil(lambda: len(project.annotations(image_id=c.image_id)) == n + 1, timeout=10_000)
     new = max(project.annotations(image_id=c.image_id), key=lambda a: a.id)
     assert abs(new.area - 40 * 60) < 1
+
+
+def test_jobs_run_below_the_windows_cpu_priority(qtbot, window, project) -> None:
+    """On a 2-core machine a job competing with the window for a core made key presses wait."""
+    if not sys.platform.startswith("linux"):
+        return  # the per-thread nice value is Linux's
+    from fusereview.qt.workers import BACKGROUND_NICE
+
+    gui = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    fake = SlowPredictor(0.01)
+    window.set_predictor(fake)
+    qtbot.waitUntil(lambda: window.predict_job is None, timeout=30_000)
+    assert fake.calls and fake.nice == {max(gui, BACKGROUND_NICE)}
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == gui, "the window was lowered"
