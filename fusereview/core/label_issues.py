@@ -25,11 +25,16 @@ the label in question; every score below is in [0, 1], higher = likelier a mista
     of its category that the model confirms (:func:`model_recall`): not being seen by a model
     that sees 60 % of the labels says less than not being seen by one that sees 95 %.
 **misplaced box or mask** (an annotation and a prediction of its category)
-    The model puts the object elsewhere: ``max s · band(u) · (1 − w)`` over the confirming
+    The model puts the object elsewhere: ``max ρ · band(u) · (1 − w)`` over the confirming
     prediction and the unmatched same-category predictions overlapping it at ``u >=``
-    :data:`NEAR_IOU`. ``band`` is 1 up to :data:`MISPLACED_FULL` IoU and falls linearly to 0 at
-    :data:`MISPLACED_ZERO` (a good model's own jitter), and ``w = s_c · (1 − band(u_c))`` is how
-    strongly the confirming prediction vouches for the label where it is.
+    :data:`NEAR_IOU`. ``ρ = 1 − (1 − s)(1 − min(1, u / 0.5))`` is how surely the object beside
+    the label is real: by the prediction's score or by its lying beside a label of its category
+    (a false positive seldom lands there by chance; the same noisy-or as the support above, the
+    overlap counting fully from the match IoU), so a label beside its object's prediction
+    outranks a lone prediction of the same score, whose object may be nothing. ``band`` is 1 up to
+    :data:`MISPLACED_FULL` IoU and falls linearly to 0 at :data:`MISPLACED_ZERO` (a good model's
+    own jitter), and ``w = s_c · (1 − band(u_c))`` is how strongly the confirming prediction
+    vouches for the label where it is.
 **wrong class** (an annotation and a prediction of another category)
     An unmatched prediction of another category covers it (``u >=`` 0.5) more confidently than
     any of its own: ``s_other · (1 − s_own)``, ``s_own`` the best score of its own category's
@@ -283,12 +288,19 @@ def _label_issue(
     evidence = [(confirm, own)] + [(preds[i].score * min(1.0, ious[i, j] / MATCH_IOU), i) for i in near]
     support, support_row = max(evidence, key=lambda t: t[0])
     candidates: list[tuple[float, str, int | None]] = [((1.0 - support) * rate, "spurious", support_row)]
-    # misplaced: a prediction of its category puts it elsewhere
+    # misplaced: a prediction of its category puts it elsewhere. That the object is real is said
+    # by the prediction's score and by the label beside it (a false positive seldom lands next to a
+    # label of its own category): noisy-or, the overlap counting fully from MATCH_IOU
     vouch = s_own * (1.0 - band(u_own))
     same = ([own] if own is not None else []) + [i for i in near if preds[i].category_id == a.category_id]
     if same:
-        best = max(same, key=lambda i: (preds[i].score * band(float(ious[i, j])), -i))
-        score = preds[best].score * band(float(ious[best, j])) * (1.0 - vouch)
+
+        def placed_elsewhere(i: int) -> float:
+            u = float(ious[i, j])
+            return (1.0 - (1.0 - preds[i].score) * (1.0 - min(1.0, u / MATCH_IOU))) * band(u)
+
+        best = max(same, key=lambda i: (placed_elsewhere(i), -i))
+        score = placed_elsewhere(best) * (1.0 - vouch)
         candidates.append((score, "misplaced", best))
     # wrong class: another category covers it more confidently than its own
     others = [i for i in near if preds[i].category_id != a.category_id and ious[i, j] >= MATCH_IOU]

@@ -66,7 +66,8 @@ def test_each_kind_is_found_with_its_documented_score() -> None:
     assert found["spurious"][0].score == pytest.approx(1.0) and found["spurious"][0].prediction_id is None
     (misplaced,) = found["misplaced"]
     assert (misplaced.annotation_id, misplaced.prediction_id) == (2, 12)
-    assert misplaced.iou == pytest.approx(4 / 16) and misplaced.score == pytest.approx(0.8)
+    # real by its score or by lying beside the label: 1 - (1 - 0.8)(1 - 0.25 / 0.5), band 1
+    assert misplaced.iou == pytest.approx(4 / 16) and misplaced.score == pytest.approx(0.9)
     (wrong,) = found["wrong_class"]
     assert (wrong.annotation_id, wrong.prediction_id, wrong.prediction_category_id) == (3, 13, 2)
     assert wrong.score == pytest.approx(0.7)
@@ -97,7 +98,26 @@ def test_the_misplaced_band_and_the_confirming_prediction() -> None:
     (issue,) = score_image(1, anns, preds, min_score=0.0)
     u = 7.1 / 12.9
     vouch = 0.8 * (1 - band(u))
-    assert issue.kind == "misplaced" and issue.score == pytest.approx(0.8 * band(u) * (1 - vouch))
+    assert issue.kind == "misplaced" and issue.score == pytest.approx(1.0 * band(u) * (1 - vouch))
+
+
+def test_a_prediction_beside_a_label_outranks_a_lone_prediction_of_the_same_score() -> None:
+    """A misplaced label (its object's prediction beside it) ranks above a lone false positive.
+
+    A false positive seldom lands next to a label of its own category, so the label vouches that
+    the object beside it is real: the old rule scored the misplaced label by the prediction's
+    score alone (0.7) and put the lone, more confident prediction (0.8, a false positive or a
+    missing label, equally likely) first.
+    """
+    anns = [ann(1, (0, 0, 10, 10))]
+    preds = [pred(11, (6, 0, 16, 10), 0.7), pred(12, (60, 60, 70, 70), 0.8)]  # IoU 4/16 with label 1
+    issues = sorted(score_image(1, anns, preds), key=lambda i: -i.score)
+    assert [(i.kind, i.prediction_id) for i in issues] == [("misplaced", 11), ("missing", 12)]
+    assert issues[0].score == pytest.approx(1 - (1 - 0.7) * (1 - 0.25 / 0.5))
+    assert issues[1].score == pytest.approx(0.8)
+    # the same prediction far from any label says nothing about where the label is
+    far = [pred(11, (30, 0, 40, 10), 0.7)]
+    assert {i.kind for i in score_image(1, anns, far)} == {"spurious", "missing"}
 
 
 def test_a_label_of_one_object_twice_is_spurious_once() -> None:
