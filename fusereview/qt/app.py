@@ -27,10 +27,7 @@ def _ensure_platform(screenshot: str | None) -> None:
 
 def make_app(argv: list[str] | None = None) -> Any:
     """The QApplication (created once), with name, icon and stylesheet."""
-    from PySide6.QtGui import QIcon
     from PySide6.QtWidgets import QApplication
-
-    from fusereview.qt.resources import ResourceMissingError, resource_path, stylesheet
 
     app = QApplication.instance()
     if app is None:
@@ -43,12 +40,54 @@ def make_app(argv: list[str] | None = None) -> Any:
         from fusereview.qt.gc_guard import install
 
         install()  # cycles of Qt wrappers are collected in this (the GUI) thread, never in a worker
-        try:
-            app.setStyleSheet(stylesheet())
-            app.setWindowIcon(QIcon(str(resource_path("icon.svg"))))
-        except ResourceMissingError as exc:  # the app works unstyled; say so instead of hiding it
-            print(f"fusereview gui: {exc}; using the default style", file=sys.stderr)
+        style_app(app)
     return app
+
+
+def style_app(app: Any) -> None:
+    """Style, palette, stylesheet and icon of the application."""
+    from PySide6.QtGui import QIcon
+
+    from fusereview.qt.resources import ResourceMissingError, resource_path, stylesheet
+
+    # One dark palette for every widget: the stylesheet colours the frames, and without this
+    # a label or menu took the platform's light palette (dark text on the dark frame on X11)
+    app.setStyle("Fusion")
+    app.setPalette(dark_palette())
+    try:
+        app.setStyleSheet(stylesheet())
+        app.setWindowIcon(QIcon(str(resource_path("icon.svg"))))
+    except ResourceMissingError as exc:  # the app works unstyled; say so instead of hiding it
+        print(f"fusereview gui: {exc}; using the default style", file=sys.stderr)
+
+
+def dark_palette() -> Any:
+    """The application's palette: light text on the stylesheet's dark greys, blue selection."""
+    from PySide6.QtGui import QColor, QPalette
+
+    pal = QPalette()
+    role = QPalette.ColorRole
+    colours = {
+        role.Window: "#26272b",
+        role.WindowText: "#e6e6e6",
+        role.Base: "#1e1f22",
+        role.AlternateBase: "#232428",
+        role.ToolTipBase: "#303136",
+        role.ToolTipText: "#e6e6e6",
+        role.PlaceholderText: "#8a8b90",
+        role.Text: "#e6e6e6",
+        role.Button: "#35363c",
+        role.ButtonText: "#e6e6e6",
+        role.BrightText: "#ffb000",
+        role.Highlight: "#4a6ea8",
+        role.HighlightedText: "#ffffff",
+        role.Link: "#7fa7e8",
+    }
+    for r, c in colours.items():
+        pal.setColor(r, QColor(c))
+    for r in (role.WindowText, role.Text, role.ButtonText):  # greyed-out items read as such
+        pal.setColor(QPalette.ColorGroup.Disabled, r, QColor("#77787d"))
+    return pal
 
 
 def wait_until(predicate: Any, timeout_s: float) -> bool:
