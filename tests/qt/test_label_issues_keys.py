@@ -10,11 +10,11 @@ from gui_samples import open_window
 from label_issue_samples import planted_project
 from pycocotools.coco import COCO
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QGraphicsItem
 
 from fusereview.core.geometry import box_iou
 from fusereview.core.project import Project
 from fusereview.core.records import ReviewState
+from fusereview.qt.canvas.render import LABEL_HEIGHT_PX, layout_labels
 from fusereview.qt.label_issues import LABEL_COLOUR, PREDICTION_COLOUR
 from fusereview.qt.main_window import SHORTCUTS
 
@@ -68,10 +68,15 @@ def test_every_planted_error_is_fixed_by_its_key_and_exported(qtbot, planted, se
         if issue.prediction_box is not None:
             assert _near(marks[PREDICTION_COLOUR], issue.prediction_box)
         assert set(marks) == {LABEL_COLOUR} if issue.kind == "spurious" else len(marks) >= 1
-        # their texts keep their screen size (a 256 px photo is shown at 300 %: they were huge)
-        for item in window.scene.error_items:
-            for text in item.childItems():
-                assert text.flags() & QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations
+        # their texts are laid out with the tags: shown, at screen size (a 256 px photo is shown at
+        # 300 %: they were huge), and never on another text (they ran over the prediction's tag)
+        px = 1.0 / window.view.zoom
+        marks = window.scene.overlay_item.marks
+        tags = layout_labels(window.scene.ctx, px, marks)
+        assert {t.text for t in tags} >= {m[2] for m in marks if m[2]}
+        assert all(t.rect.height() == pytest.approx(LABEL_HEIGHT_PX * px) for t in tags)
+        for i, a in enumerate(tags):
+            assert not any(a.rect.intersects(b.rect) for b in tags[i + 1 :]), (a.text, tags)
         # a key that does not fix this kind changes nothing and says why
         wrong = {"spurious": Qt.Key.Key_I, "missing": Qt.Key.Key_U, "misplaced": Qt.Key.Key_Y}.get(
             issue.kind, Qt.Key.Key_M

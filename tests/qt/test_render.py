@@ -168,3 +168,27 @@ def test_labels_never_pile_and_the_selected_and_hovered_keep_theirs() -> None:
         for i in range(3)
     )
     assert len(layout_labels(RenderContext(200, 100, apart), 1.0)) == 3
+
+
+def test_outline_texts_are_laid_out_with_the_tags() -> None:
+    """Regression: a label issue's outline texts were drawn apart and ran over the prediction's tag."""
+    from fusereview.qt.canvas.render import layout_labels
+
+    label = Overlay(("gt", 35), (100.0, 50.0, 140.0, 100.0), "gt", None, "#35", None)
+    pred = Overlay(("pred", 31), (96.0, 52.0, 136.0, 101.0), "pending", 0.98, "fuse", None, note="box only")
+    ctx = RenderContext(300, 200, (label, pred), selected=("gt", 35))
+    marks = [
+        (label.box, (255, 80, 200), "misplaced box or mask 0.98"),
+        (pred.box, (0, 220, 255), "prediction 0.98"),
+    ]
+    tags = layout_labels(ctx, 1.0, marks)
+    texts = [t.text for t in tags]
+    assert texts[0] == "#35" and "misplaced box or mask 0.98" in texts and "prediction 0.98" in texts
+    for i, a in enumerate(tags):
+        assert not any(a.rect.intersects(b.rect) for b in tags[i + 1 :]), (a, tags)
+    # the outline texts go below their boxes (the items' own tags are above)
+    mark_tags = [t for t in tags if t.key[0] == "mark"]
+    assert all(t.rect.top() >= 100.0 for t in mark_tags)
+    # with labels hidden, the outline texts still show (they say why the reviewer is looking)
+    hidden = RenderContext(300, 200, (label, pred), layers=Layers(labels=False), selected=("gt", 35))
+    assert {t.text for t in layout_labels(hidden, 1.0, marks)} == {m[2] for m in marks}

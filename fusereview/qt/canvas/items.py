@@ -8,13 +8,13 @@ down on every paint is what makes big photos sluggish) and from the full image w
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QColor, QImage, QPainter, QPainterPath, QPen
 from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem, QWidget
 
-from fusereview.qt.canvas.render import RenderContext, paint_overlays
+from fusereview.qt.canvas.render import Mark, RenderContext, paint_overlays
 
 
 class LodImageItem(QGraphicsItem):
@@ -90,6 +90,12 @@ class OverlayItem(QGraphicsItem):
     def __init__(self) -> None:
         super().__init__()
         self.ctx = RenderContext(0, 0)
+        self.marks: tuple[Mark, ...] = ()
+
+    def set_marks(self, marks: Sequence[Mark]) -> None:
+        """The texts of the scene's outlines, laid out with the tags (see ``layout_labels``)."""
+        self.marks = tuple(marks)
+        self.update()
 
     def set_context(self, ctx: RenderContext) -> None:
         """Show another context (same photo or a new one)."""
@@ -106,7 +112,7 @@ class OverlayItem(QGraphicsItem):
         self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None
     ) -> None:
         lod = QStyleOptionGraphicsItem.levelOfDetailFromTransform(painter.worldTransform())
-        paint_overlays(painter, self.ctx, pixel_size=1.0 / max(lod, 1e-6))
+        paint_overlays(painter, self.ctx, pixel_size=1.0 / max(lod, 1e-6), marks=self.marks)
 
 
 class SelectionItem(QGraphicsItem):

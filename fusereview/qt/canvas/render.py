@@ -10,7 +10,9 @@ can be unit-tested with hand-made contexts.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 from PySide6.QtCore import QPointF, QRectF, Qt
@@ -339,7 +341,13 @@ def hit_test(ctx: RenderContext, x: float, y: float) -> Key | None:
     return None if best is None else best[1]
 
 
-def paint_overlays(painter: QPainter, ctx: RenderContext, pixel_size: float = 1.0) -> None:
+Mark = tuple[tuple[float, float, float, float], tuple[int, int, int], str]
+"""An outline's label drawn among the tags: ``(box x0 y0 x1 y1, colour rgb, text)``."""
+
+
+def paint_overlays(
+    painter: QPainter, ctx: RenderContext, pixel_size: float = 1.0, marks: Sequence[Mark] = ()
+) -> None:
     """Draw boxes, polygons, scores and the selection's handles.
 
     Overlays are drawn grouped by state (one pen, one ``drawRects`` call per state), because 50
@@ -353,6 +361,9 @@ def paint_overlays(painter: QPainter, ctx: RenderContext, pixel_size: float = 1.
         What to draw.
     pixel_size:
         Size of one screen pixel in image pixels (for fonts and handles that keep their screen size).
+    marks:
+        The texts of outlines drawn by the scene (label issues, evaluation errors): laid out with
+        the tags, so that no two texts pile on each other.
     """
     px = pixel_size
     font = QFont()
@@ -390,8 +401,8 @@ def paint_overlays(painter: QPainter, ctx: RenderContext, pixel_size: float = 1.
         painter.setPen(QPen(QColor(0, 0, 0), 0))
         painter.setBrush(QBrush(QColor(*SELECTED_COLOR)))
         painter.drawRects(list(handle_rects(selected.box, 8 * px).values()))
-    if ctx.layers.labels:
-        _paint_tags(painter, layout_labels(ctx, px), px)
+    if ctx.layers.labels or marks:
+        _paint_tags(painter, layout_labels(ctx, px, marks), px)
 
 
 def overlay_text(o: Overlay) -> str:
@@ -457,33 +468,59 @@ def _tag_rank(ctx: RenderContext, o: Overlay) -> tuple[int, float]:
     return (2 if o.state == "pending" else 3, -(o.score or 0.0))
 
 
-def layout_labels(ctx: RenderContext, pixel_size: float = 1.0) -> list[Tag]:
+def layout_labels(ctx: RenderContext, pixel_size: float = 1.0, marks: Sequence[Mark] = ()) -> list[Tag]:
     """Labels that never pile on each other.
 
     Each visible item's tag goes above its box (inside it at the photo's top edge), or below the
     box when above is taken; a tag that would overlap one already placed is left out. So with many
     small objects the selected, hovered and most doubtful items keep theirs, and the others show
-    theirs on hover. ``pixel_size`` is one screen pixel in image pixels: tags keep their screen
-    size at any zoom.
+    theirs on hover. The texts of the scene's outlines (``marks``) come right after the selected
+    item's tag and go below their box first (above, the item's own tag usually is): what an
+    outline says is why the reviewer is looking. ``pixel_size`` is one screen pixel in image
+    pixels: tags keep their screen size at any zoom.
     """
     px = pixel_size
     h = LABEL_HEIGHT_PX * px
     placed: list[Tag] = []
-    for o in sorted(visible_overlays(ctx), key=lambda o: _tag_rank(ctx, o)):
-        text = overlay_text(o)
-        if not text:
+    ordered = sorted(visible_overlays(ctx), key=lambda o: _tag_rank(ctx, o)) if ctx.layers.labels else []
+    first = [o for o in ordered if o.key == ctx.selected]
+    for o in first:
+        _place(placed, o.box, overlay_text(o), SELECTED_COLOR, o.key, px, h, below_first=False)
+    for i, (box, colour, text) in enumerate(marks):
+        if text:
+            _place(placed, box, text, colour, ("mark", i), px, h, below_first=True)
+    for o in ordered:
+        if o.key == ctx.selected:
             continue
-        w = (7 * len(text) + 8) * px
-        x0, y0, _x1, y1 = o.box
-        color = (
-            SELECTED_COLOR if o.key == ctx.selected else STATE_COLORS.get(o.state, STATE_COLORS["pending"])
-        )
-        for ty in (y0 - h if y0 - h >= 0 else y0, y1):
-            rect = QRectF(x0, ty, w, h)
-            if not any(rect.intersects(t.rect) for t in placed):
-                placed.append(Tag(rect, text, color, o.key))
-                break
+        color = STATE_COLORS.get(o.state, STATE_COLORS["pending"])
+        _place(placed, o.box, overlay_text(o), color, o.key, px, h, below_first=False)
     return placed
+
+
+def _place(
+    placed: list[Tag],
+    box: tuple[float, float, float, float],
+    text: str,
+    color: tuple[int, int, int],
+    key: Any,
+    px: float,
+    h: float,
+    *,
+    below_first: bool,
+) -> None:
+    """Put ``text`` above or below ``box`` where it overlaps no placed tag; else leave it out."""
+    if not text:
+        return
+    w = (7 * len(text) + 8) * px
+    x0, y0, _x1, y1 = box
+    above = y0 - h if y0 - h >= 0 else y0
+    # an outline's text may also stack below the one under its box: two outlines of nearly the
+    # same box (a label and its prediction) both keep their texts
+    for ty in (y1, above, y1 + h, y1 + 2 * h) if below_first else (above, y1):
+        rect = QRectF(x0, ty, w, h)
+        if not any(rect.intersects(t.rect) for t in placed):
+            placed.append(Tag(rect, text, color, key))
+            return
 
 
 def _paint_tags(painter: QPainter, tags: list[Tag], px: float) -> None:

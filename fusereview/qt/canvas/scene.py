@@ -22,11 +22,9 @@ import numpy as np
 from PySide6.QtCore import QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QPen
 from PySide6.QtWidgets import (
-    QGraphicsItem,
     QGraphicsRectItem,
     QGraphicsScene,
     QGraphicsSceneMouseEvent,
-    QGraphicsSimpleTextItem,
 )
 
 from fusereview.core.geometry import segmentation_to_rle
@@ -371,25 +369,26 @@ class CanvasScene(QGraphicsScene):
         and cannot be selected); the next photo clears them.
         """
         self.clear_errors()
+        texts = []
         for (x, y, w, h), colour, label in marks:
             pen = QPen(QColor(colour), 3, Qt.PenStyle.DashLine)
             pen.setCosmetic(True)  # the same width at every zoom
             rect = QGraphicsRectItem(QRectF(x, y, w, h))
             rect.setPen(pen)
             rect.setZValue(3.5)
-            text = QGraphicsSimpleTextItem(label, rect)
-            text.setBrush(QColor(colour))
-            text.setPos(x, y + h + 1)
-            # like the pen: the same size at every zoom (a small photo zoomed in made it huge)
-            text.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations)
             self.addItem(rect)
             self.error_items.append(rect)
+            c = QColor(colour)
+            texts.append(((x, y, x + w, y + h), (c.red(), c.green(), c.blue()), label))
+        # the texts go with the overlays' tags, laid out so that none covers another
+        self.overlay_item.set_marks(texts)
 
     def clear_errors(self) -> None:
         """Remove the evaluation's outlines."""
         for item in self.error_items:
             self.removeItem(item)
         self.error_items = []
+        self.overlay_item.set_marks(())
 
     def show_frame(self, frame: Frame, ctx: RenderContext) -> None:
         """Show a photo and its overlays."""
