@@ -54,6 +54,7 @@ from fusereview.evaluation.operating_point import (
 )
 from fusereview.evaluation.plots import OUTCOME_COLORS
 from fusereview.evaluation.run_folder import EvaluationFile, read_evaluation_file
+from fusereview.qt.panels.plot_legend import outside_legend
 from fusereview.qt.workers import Job, JobRunner
 
 KINDS = {"tp": "true_positives", "fp": "false_positives", "duplicates": "duplicates", "fn": "false_negatives"}
@@ -201,17 +202,18 @@ class EvaluationPanel(QWidget):
         self.metrics_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.metrics_table.setMinimumWidth(230)  # names and two 3-decimal columns stay readable
         overview.addWidget(self.metrics_table)
+        # on the dark ground of the training plots (a white plot's legend was light grey on white),
+        # its legend beside the axes: the curve runs along precision 1.0, where a legend inside sat
         self.pr_plot = pg.PlotWidget()
-        self.pr_plot.setBackground("w")
         self.pr_plot.setLabel("bottom", "recall")
         self.pr_plot.setLabel("left", "precision")
         self.pr_plot.setXRange(0, 1)
         self.pr_plot.setYRange(0, 1.02)
-        self.pr_plot.addLegend()
-        self.pr_curve = self.pr_plot.plot([], [], pen=pg.mkPen("#1f77b4", width=2), name="precision-recall")
-        self.best_marker = self.pr_plot.plot(
-            [], [], pen=None, symbol="o", symbolBrush="#d62728", name="best F1"
-        )
+        legend = outside_legend(self.pr_plot)
+        self.pr_curve = self.pr_plot.plot([], [], pen=pg.mkPen("#4fa3e0", width=2))
+        self.best_marker = self.pr_plot.plot([], [], pen=None, symbol="o", symbolBrush="#ff5a4f")
+        legend.addItem(self.pr_curve, "precision-recall")
+        legend.addItem(self.best_marker, "best F1")
         overview.addWidget(self.pr_plot)
         images_box = QWidget()
         images_layout = QVBoxLayout(images_box)

@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from fusereview.qt.panels.plot_legend import outside_legend
 from fusereview.qt.training_process import TrainingProcess, train_command
 from fusereview.training.losses import COMPONENTS
 from fusereview.training.presets import PRESET_HELP, PRESETS
@@ -56,15 +57,6 @@ def _pen(i: int, width: float = 1) -> Any:
     """The i-th curve's pen: its own colour, dashed once the palette is used up."""
     style = Qt.PenStyle.SolidLine if i < len(_PALETTE) else Qt.PenStyle.DashLine
     return pg.mkPen(_PALETTE[i % len(_PALETTE)], width=width, style=style)
-
-
-def _outside_legend(plot: Any) -> Any:
-    """A legend to the right of the plot's axes, never over its curves."""
-    item = plot.getPlotItem()
-    legend = pg.LegendItem(offset=None, verSpacing=-4)
-    item.layout.addItem(legend, 2, 3)  # row 2 is the view box's row; column 3 is right of it
-    item.layout.setColumnStretchFactor(3, 0)
-    return legend
 
 
 class RunPlots(QWidget):
@@ -104,8 +96,8 @@ class RunPlots(QWidget):
             w.setMinimumHeight(110)
         # on the CPU there is no GPU memory to plot: the plot appears with the first value
         self.mem_plot.hide()
-        self.loss_legend = _outside_legend(self.loss_plot)
-        self.val_legend = _outside_legend(self.val_plot)
+        self.loss_legend = outside_legend(self.loss_plot)
+        self.val_legend = outside_legend(self.val_plot)
         self.curves: dict[str, pg.PlotDataItem] = {}
         for i, k in enumerate(LOSS_KEYS):
             name = k.replace("loss_", "") if k != "loss" else "total"
