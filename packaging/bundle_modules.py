@@ -4,12 +4,17 @@ PyInstaller follows ``import`` statements. Three kinds of module are reached ano
 be named: fusereview's commands (imported by name from ``fusereview.cli``), transformers' model
 modules (``transformers`` imports ``Sam3Model`` lazily through its ``_LazyModule``: the bundle
 failed with "Could not import module 'Sam3Model'"), and the panels the window builds on demand.
+And one kind of library: torchvision's operator libraries (``_C_stable.so``, ``image_stable.so``
+and what they link, in ``torchvision.libs``), which it loads with ``torch.ops.load_library``; the
+bundle without them failed with "operator torchvision::nms does not exist" when transformers
+imported torchvision for SAM3.
 """
 
 from __future__ import annotations
 
 import pkgutil
 from importlib import util
+from pathlib import Path
 
 #: transformers' model packages fusereview uses (the detector, the interactive head, their text tower).
 TRANSFORMERS_MODELS = ("sam3", "sam3_tracker", "sam3_lite_text", "sam2", "sam")
@@ -33,3 +38,31 @@ def hidden_imports() -> list[str]:
     # what transformers' lazy loader and tokenizers reach by name
     mods += ["transformers.models.auto", "tokenizers", "safetensors.torch", "pycocotools._mask"]
     return sorted(set(mods))
+
+
+#: packages whose shared libraries are loaded by path at run time (``(package, folder in the bundle)``).
+LOADED_BY_PATH = (("torchvision", "torchvision"), ("torchvision.libs", "torchvision.libs"))
+
+_LIBRARY_SUFFIXES = (".so", ".pyd", ".dll", ".dylib")
+
+
+def _package_dir(name: str) -> Path | None:
+    """The folder ``name`` in torchvision's site-packages (``torchvision.libs`` is no package)."""
+    spec = util.find_spec("torchvision")
+    if spec is None or spec.origin is None:
+        return None
+    folder = Path(spec.origin).parent.parent / name
+    return folder if folder.is_dir() else None
+
+
+def library_binaries() -> list[tuple[str, str]]:
+    """``(file, folder in the bundle)`` of every library loaded by path (PyInstaller's binaries)."""
+    out = []
+    for package, dest in LOADED_BY_PATH:
+        folder = _package_dir(package)
+        if folder is None:
+            continue
+        for f in sorted(folder.iterdir()):
+            if f.is_file() and (f.suffix in _LIBRARY_SUFFIXES or ".so." in f.name):
+                out.append((str(f), dest))
+    return out

@@ -28,3 +28,24 @@ def test_the_spec_collects_the_sam3_modules_and_every_command() -> None:
     assert "fusereview.qt.panels.training" in mods and "fusereview.qt.panels.evaluation" in mods
     spec = (PACKAGING / "fusereview.spec").read_text()
     assert "hidden_imports()" in spec and '"matplotlib"' not in spec  # the report draws with matplotlib
+
+
+def test_the_spec_collects_torchvisions_operator_libraries() -> None:
+    """Regression: the bundle failed with "operator torchvision::nms does not exist" (its
+    ``_C_stable.so`` is loaded by path, so PyInstaller's analysis never saw it)."""
+    import torchvision
+
+    sys.path.insert(0, str(PACKAGING))
+    try:
+        from bundle_modules import library_binaries
+    finally:
+        sys.path.remove(str(PACKAGING))
+    collected = {(Path(src).name, dest) for src, dest in library_binaries()}
+    package = Path(torchvision.__file__).parent
+    libraries = [f.name for f in package.iterdir() if f.suffix in (".so", ".pyd", ".dylib", ".dll")]
+    assert libraries, "torchvision ships its operators as libraries"
+    assert {(name, "torchvision") for name in libraries} <= collected
+    for name in libraries:  # what torchvision itself loads, by the path it computes
+        if name.startswith("_C"):
+            assert Path(torchvision.extension._get_extension_path(Path(name).stem.split(".")[0])).exists()
+    assert "binaries=library_binaries()" in (PACKAGING / "fusereview.spec").read_text()
