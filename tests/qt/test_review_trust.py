@@ -221,3 +221,22 @@ def test_o_makes_the_selected_item_box_only(qtbot, window, project) -> None:
         (box[0], box[1], box[2] - box[0], box[3] - box[1])
     )
     assert "box only" in window.scene.overlay(("pred", pid)).note
+
+
+def test_the_queue_keeps_the_selected_item_highlighted_when_its_rows_change(qtbot, window, project) -> None:
+    """Regression: a prediction chunk arriving (a queue reset) left the selected prediction's row
+    unhighlighted, so the queue no longer showed what A and R act on."""
+    c = window.controller
+    from fusereview.qt.panels.review import ReviewPanel
+
+    table = window.findChild(ReviewPanel).table
+    _key(qtbot, window, Qt.Key.Key_Space)  # the next pending prediction, as a reviewer moves on
+    key = c.selected
+    assert key is not None and key[0] == "pred"
+
+    def highlighted() -> list[int]:
+        return [c.queue_model.item(i.row()).prediction_id for i in table.selectionModel().selectedRows()]
+
+    assert highlighted() == [key[1]]
+    c.queue_model.refresh()  # what a new chunk of predictions or another process's write does
+    assert c.selected == key and highlighted() == [key[1]]

@@ -130,6 +130,9 @@ class ReviewPanel(QWidget):
         model = controller.queue_model
         for sig in (model.modelReset, model.rowsRemoved, model.rowsInserted):
             sig.connect(self._update_count)
+            # a reset or new rows (a prediction chunk arriving) drop the table's selection: the
+            # row of the item the keys act on is highlighted again
+            sig.connect(lambda *_: self._follow_selection(self.controller.selected))
         self._update_count()
 
     def _filters_changed(self) -> None:
