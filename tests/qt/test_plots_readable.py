@@ -11,6 +11,14 @@ def _legend_names(legend) -> list[str]:
     return [label.text for _sample, label in legend.items]
 
 
+def _legend_compact(legend) -> None:
+    """Each line's sample beside its name, the lines one under the other (not spread over the plot)."""
+    for sample, label in legend.items:
+        s, t = sample.sceneBoundingRect(), label.sceneBoundingRect()
+        assert t.top() - 4 <= s.center().y() <= t.bottom() + 4, (label.text, s, t)
+    assert legend.sceneBoundingRect().height() <= 30 * len(legend.items) + 10
+
+
 def _legend_clear_of_the_curves(plot, legend) -> None:
     view = plot.getPlotItem().getViewBox()
     inside = view.sceneBoundingRect().intersected(legend.sceneBoundingRect())
@@ -43,6 +51,8 @@ def test_training_plots(qtbot) -> None:
         _labelled(plot)
     _legend_clear_of_the_curves(plots.loss_plot, plots.loss_legend)
     _legend_clear_of_the_curves(plots.val_plot, plots.val_legend)
+    _legend_compact(plots.loss_legend)
+    _legend_compact(plots.val_legend)
     names = _legend_names(plots.val_legend)
     assert len(names) == len([k for k in plots.curves if k.startswith("val_")]) == 3
     assert all("IoU" in n for n in names), names  # each line says which AP it is
@@ -59,4 +69,5 @@ def test_precision_recall_plot(qtbot, window) -> None:
     legend = plot.getPlotItem().layout.itemAt(2, 3)  # beside the view box (row 2, column 3)
     assert isinstance(legend, pg.LegendItem)
     assert _legend_names(legend) == ["precision-recall", "best F1"]
+    _legend_compact(legend)
     _legend_clear_of_the_curves(plot, legend)
