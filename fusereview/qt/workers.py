@@ -85,8 +85,11 @@ class LoadModelJob(Job):
         from fusereview.models import load_predictor
 
         predictor = load_predictor(self.spec, device=self.device)
-        # Import what predicting needs here, in this thread, now: a first import later, from the
-        # prediction thread, holds Python's import lock while the GUI thread may need it.
+        # Import what predicting and the Click tool need here, in this thread, now: a first import
+        # later holds Python's import lock while the GUI thread may need it, and transformers'
+        # tracker modules (seconds of Python, run by their docstring decorators) then compete for
+        # the GIL with the window just when the first predictions arrive.
+        import fusereview.models.interactive
         import fusereview.models.predict_job  # noqa: F401
 
         _limit_torch_threads()

@@ -44,9 +44,13 @@ def test_training_plots(qtbot) -> None:
             {"type": "step", "step": s, "epoch": s / 10, "loss": 2.0 / s, "lr": 1e-4, "images_per_s": 5.0}
             for s in range(1, 30)
         ]
-        + [{"type": "val", "epoch": 1.0, "AP": 0.1, "AP50": 0.3, "AP75": 0.05}]
+        + [{"type": "val", "epoch": 1.0, "bbox": {"AP": 0.1, "AP50": 0.3, "AP75": 0.05}}]
     )
-    qtbot.wait(50)
+    # plots are redrawn one per event-loop turn: after a few turns every curve shows all its points
+    qtbot.waitUntil(lambda: not plots._dirty, timeout=2000)
+    for key in ("loss", "lr", "images_per_s", "val_AP50"):
+        xs, ys = plots.curves[key].getData()
+        assert xs is not None and len(xs) == plots.points(key), key
     for plot in (plots.loss_plot, plots.val_plot, plots.lr_plot, plots.speed_plot):
         _labelled(plot)
     _legend_clear_of_the_curves(plots.loss_plot, plots.loss_legend)

@@ -17,6 +17,7 @@ import statistics
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Signal, Slot
 from PySide6.QtWidgets import (
@@ -51,6 +52,9 @@ _PALETTE = (
     (255, 187, 120), (152, 223, 138), (255, 152, 150), (197, 176, 213), (196, 156, 148), (247, 182, 210),
     (199, 199, 199), (219, 219, 141),
 )  # fmt: skip
+
+
+AXIS_WIDTH_PX = 58  # the left axis: room for '0.0001' and '1000' beside the axis label
 
 
 def _pen(i: int, width: float = 1) -> Any:
@@ -93,6 +97,9 @@ class RunPlots(QWidget):
             w.setLabel("bottom", "epoch")
             w.setLabel("left", ylabel)
             w.getAxis("left").enableAutoSIPrefix(False)  # "AP (x0.001)" reads as a different number
+            # a fixed width for the tick labels: an axis that widens for "400" or "0.0001" re-lays
+            # out its whole plot, the window's longest stall (75 ms) at a run's first records
+            w.getAxis("left").setWidth(AXIS_WIDTH_PX)
             w.setMinimumHeight(110)
         # on the CPU there is no GPU memory to plot: the plot appears with the first value
         self.mem_plot.hide()
@@ -122,9 +129,17 @@ class RunPlots(QWidget):
         }
         self.last_step: dict[str, Any] = {}
         self.ended: dict[str, Any] | None = None
+        # plots whose curves wait for their redraw (plot -> keys), one plot per event-loop turn
+        self._dirty: dict[Any, set[str]] = {}
+        self._redraw_timer = QTimer(self)
+        self._redraw_timer.setSingleShot(True)
+        self._redraw_timer.setInterval(0)
+        self._redraw_timer.timeout.connect(self._redraw_next)
+        self._manual: set[Any] = set()  # plots whose auto-range is off (turning it off costs a fit)
 
     def clear(self) -> None:
         """Forget every point."""
+        self._dirty.clear()
         for k in self.data:
             self.data[k] = ([], [])
             self.curves[k].setData([], [])
@@ -139,6 +154,7 @@ class RunPlots(QWidget):
         self._ranges.pop(self.loss_plot, None)
         if on:
             self.loss_plot.enableAutoRange()
+            self._manual.discard(self.loss_plot)
 
     def points(self, key: str) -> int:
         """Number of points of a curve (``loss``, ``lr``, ``val_AP50``...)."""
@@ -171,13 +187,35 @@ class RunPlots(QWidget):
             self.grid.removeWidget(self.speed_plot)
             self.grid.addWidget(self.speed_plot, 2, 0)
             self.mem_plot.show()
+        for plot, keys in self._plot_keys.items():
+            hit = touched.intersection(keys)
+            if hit:
+                self._dirty.setdefault(plot, set()).update(hit)
+        # Each plot is redrawn in its own turn of the event loop: new ranges re-generate every
+        # axis's ticks, and all plots at once held the window for 50-75 ms (a plot at a time, the
+        # window answers in between)
+        if self._dirty and not self._redraw_timer.isActive():
+            self._redraw_timer.start()
+
+    def flush(self) -> None:
+        """Redraw every waiting plot now (a screenshot, a test)."""
+        while self._dirty:
+            self._redraw_next()
+
+    def _redraw_next(self) -> None:
+        if not self._dirty:
+            return
+        plot = next(iter(self._dirty))
+        keys = self._dirty.pop(plot)
         shown: dict[str, list[float]] = {}
-        for k in touched:
+        for k in keys:
             xs, ys = self.data[k]
             # per-step values are noisy (batches of 2 images): what a person reads is the trend
             shown[k] = _smoothed(ys) if k in _SMOOTHED else ys
             self.curves[k].setData(xs, shown[k])
-        self._fit_ranges(touched, shown)
+        self._fit_ranges(keys, shown)
+        if self._dirty:
+            self._redraw_timer.start()
 
     def _fit_ranges(self, touched: set[str], shown: dict[str, list[float]]) -> None:
         """Change a plot's axes only when its data leave them (or shrink far inside them).
@@ -209,7 +247,9 @@ class RunPlots(QWidget):
                 or (hi - y_lo) < (cur[2] - cur[1]) / 3
             ):
                 top = hi + 0.2 * max(hi - y_lo, 1e-12)
-                plot.disableAutoRange()
+                if plot not in self._manual:
+                    plot.disableAutoRange()
+                    self._manual.add(plot)
                 plot.setXRange(0, x_top, padding=0)
                 plot.setYRange(y_lo, top, padding=0)
                 self._ranges[plot] = (x_top, y_lo, top)
@@ -227,14 +267,16 @@ SMOOTHING_WINDOW = 20  # steps of the displayed moving average (the stored value
 
 
 def _smoothed(values: list[float], window: int = SMOOTHING_WINDOW) -> list[float]:
-    """Trailing moving average over ``window`` points (the first ones over what exists)."""
-    out, total = [], 0.0
-    for i, v in enumerate(values):
-        total += v
-        if i >= window:
-            total -= values[i - window]
-        out.append(total / min(i + 1, window))
-    return out
+    """Trailing moving average over ``window`` points (the first ones over what exists).
+
+    In numpy: recomputed for every curve at every update, a Python loop grew with the run.
+    """
+    if not values:
+        return []
+    v = np.asarray(values, dtype=float)
+    total = np.cumsum(v)
+    total[window:] = total[window:] - total[:-window]
+    return (total / np.minimum(np.arange(1, len(v) + 1), window)).tolist()
 
 
 class TrainingPanel(QWidget):
