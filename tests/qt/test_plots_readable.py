@@ -49,7 +49,7 @@ def test_training_plots(qtbot) -> None:
     # plots are redrawn one per event-loop turn: after a few turns every curve shows all its points
     qtbot.waitUntil(lambda: not plots._dirty, timeout=2000)
     for key in ("loss", "lr", "images_per_s", "val_AP50"):
-        xs, ys = plots.curves[key].getData()
+        xs, _ys = plots.curves[key].getData()
         assert xs is not None and len(xs) == plots.points(key), key
     for plot in (plots.loss_plot, plots.val_plot, plots.lr_plot, plots.speed_plot):
         _labelled(plot)

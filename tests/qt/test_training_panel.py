@@ -125,3 +125,24 @@ def test_the_run_is_the_train_command_with_the_panels_overrides(tmp_path):
     ]
     with pytest.raises(ValueError, match="no `fusereview train` option"):
         train_command(tmp_path, "tiny", "fast", tmp_path / "run", resume=False, overrides={"freeze": "x"})
+
+
+def test_the_status_line_states_the_loss_the_plot_shows(qtbot, tmp_path):
+    """Regression: the status gave the last step's loss ("loss 0.0019", a batch without objects)
+    under a curve at about 300 (the moving average the plot draws)."""
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text("{}")
+    losses = [300.0, 310.0, 290.0, 305.0, 0.0019]
+    lines = [
+        {"type": "step", "step": i + 1, "epoch": (i + 1) / 4, "loss": v, "lr": 1e-4, "images_per_s": 3.0}
+        for i, v in enumerate(losses)
+    ]
+    (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
+    panel = TrainingPanel()
+    qtbot.addWidget(panel)
+    panel.open_run(run)
+    panel.plots.flush()
+    shown = panel.plots.curves["loss"].getData()[1][-1]
+    assert shown == pytest.approx(sum(losses) / len(losses))
+    assert f"loss {shown:.4g} " in panel.status.text(), panel.status.text()

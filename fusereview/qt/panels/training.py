@@ -544,11 +544,20 @@ class TrainingPanel(QWidget):
         if sps and cfg_steps:
             eta = f", about {(cfg_steps - r['step']) * sps / 60:.1f} min left on this machine"
         self.status.setText(
-            f"{name}: step {r.get('step')} epoch {r.get('epoch', 0):.2f} loss {r.get('loss', float('nan')):.4f} "
+            f"{name}: step {r.get('step')} epoch {r.get('epoch', 0):.2f} loss {self._shown_loss():.4g} "
             f"lr {r.get('lr', 0):.2e} {r.get('images_per_s', 0):.1f} img/s"
             + (f" GPU {mem:.1f} GB" if mem else "")
             + eta
         )
+
+    def _shown_loss(self) -> float:
+        """The loss as the plot shows it: the moving average of the last steps.
+
+        One step's loss swings from about 0 (a batch without objects) to hundreds (the SAM3
+        recipe's weighted sum): "loss 0.0019" under a curve at 300 contradicted the plot.
+        """
+        values = self.plots.data["loss"][1][-SMOOTHING_WINDOW:]
+        return statistics.fmean(values) if values else float("nan")
 
     @Slot(dict)
     def _on_finished(self, info: dict) -> None:
