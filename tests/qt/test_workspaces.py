@@ -165,3 +165,23 @@ def test_closing_during_training_is_quick_and_the_run_can_be_resumed(qtbot, proj
     w.close()
     assert w.closed_in_s is not None and w.closed_in_s < 1.0, f"the window stayed {w.closed_in_s:.2f} s"
     assert (run / "checkpoints" / "last" / "trainer_state.pt").is_file(), "a stopped run must be resumable"
+
+
+def test_building_a_workspace_shows_the_wait_cursor(qtbot, window, monkeypatch) -> None:
+    """The first switch to Train builds its plots (about half a second): the cursor says so."""
+    from PySide6.QtGui import QGuiApplication
+
+    from fusereview.qt.workspaces.runs import TrainWorkspace
+
+    seen = []
+    build = TrainWorkspace.build
+
+    def watched(self, project):
+        cursor = QGuiApplication.overrideCursor()
+        seen.append(None if cursor is None else cursor.shape())
+        return build(self, project)
+
+    monkeypatch.setattr(TrainWorkspace, "build", watched)
+    window.show_workspace("train")
+    assert seen == [Qt.CursorShape.WaitCursor]
+    assert QGuiApplication.overrideCursor() is None  # restored once built

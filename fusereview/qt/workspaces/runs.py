@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from fusereview.core.project import Project
@@ -31,7 +33,12 @@ class _LazyWorkspace(QWidget):
     def set_active(self, active: bool) -> None:
         """Build the panel the first time the workspace is shown with a project."""
         if active and self.panel is None and self.project is not None:
-            self.panel = self.build(self.project)
+            # building takes about half a second the first time (pyqtgraph, the plots): say so
+            QGuiApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
+            try:
+                self.panel = self.build(self.project)
+            finally:
+                QGuiApplication.restoreOverrideCursor()
             from fusereview.qt.gc_guard import settle
 
             settle()  # pyqtgraph and the panel's modules stay: out of the collector's walks
