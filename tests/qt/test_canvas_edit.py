@@ -190,3 +190,25 @@ def test_brush_on_a_polygon_label_adds_to_what_it_shows(qtbot, window, project) 
     c.undo()
     c.undo()
     assert project.annotation(poly.id).segmentation == poly.segmentation
+
+
+def test_a_stroke_that_changes_nothing_says_so(qtbot, window, project) -> None:
+    """Regression: the eraser on a box-only item (no mask) and a stroke outside a mask did nothing
+    and said nothing."""
+    c = window.controller
+    pid = c.selected[1]
+    qtbot.keyClick(window.view, Qt.Key.Key_O)  # box only: nothing to erase
+    ann_id = project.prediction(pid).annotation_id
+    before = project.annotation(ann_id)
+    depth = c.stack.index()
+    x0, y0, x1, y1 = window.scene.overlay(c.selected).box
+    window.set_tool("eraser")
+    _drag(qtbot, window, ((x0 + x1) / 2, (y0 + y1) / 2), ((x0 + x1) / 2 + 2, (y0 + y1) / 2), steps=1)
+    assert "no mask to erase" in window.statusBar().currentMessage()
+    assert project.annotation(ann_id) == before and c.stack.index() == depth
+    c.undo()  # back to its mask; erase where the mask is not
+    window.set_tool("eraser")
+    window.review.brush_size.setValue(2)
+    _drag(qtbot, window, (2, 2), (3, 2), steps=1)
+    assert "changed no pixel" in window.statusBar().currentMessage()
+    assert c.stack.index() == depth - 1  # the stroke pushed nothing

@@ -44,6 +44,7 @@ class ToolHost(Protocol):
     def add_box(self, box: Box) -> None: ...
     def add_polygon(self, polygon: list[float]) -> None: ...
     def refine(self, box: Box) -> None: ...
+    def say(self, text: str) -> None: ...
 
 
 class Tool:
@@ -234,10 +235,17 @@ class BrushTool(Tool):
         # whole polygon by the stroke); a box-only item has no pixels yet
         base = item_pixels(ov, self.scene.ctx.width, self.scene.ctx.height)
         if base is None:
+            if self.erase:  # a stroke that changes nothing must not pass in silence
+                self.host.say("box only: no mask to erase (the brush paints one; O makes an item box only)")
+                return
             base = np.zeros((self.scene.ctx.height, self.scene.ctx.width), dtype=bool)
         new = base & ~stroke.astype(bool) if self.erase else base | stroke.astype(bool)
-        if not np.array_equal(new, base):
-            self.host.edit_mask(key, mask_to_rle(new))
+        if np.array_equal(new, base):
+            self.host.say(
+                f"the {'eraser' if self.erase else 'brush'} stroke changed no pixel: nothing changed"
+            )
+            return
+        self.host.edit_mask(key, mask_to_rle(new))
 
     def cancel(self) -> None:
         self._stroke = None
@@ -393,7 +401,6 @@ class ClickHost(ToolHost, Protocol):
 
     def click_image_path(self) -> Any: ...
     def accept_click_mask(self, mask: RLE, target: Key | None) -> bool: ...
-    def say(self, text: str) -> None: ...
 
 
 class ClickTool(Tool):
