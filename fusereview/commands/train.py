@@ -73,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
 
     distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
     project = None
-    hooks: list[object] = [ConsoleProgress()]
+    hooks: list[object] = [ConsoleProgress(summary=False)]  # the command prints how the run ended, once
     if args.resume is not None:
         # absolute: the run's row, its best model and the resume command must work from any folder
         run_dir = args.resume.expanduser().resolve()

@@ -82,9 +82,12 @@ class ConsoleProgress(HookBase):
     every few seconds (see :mod:`fusereview.core.progress`).
     """
 
-    def __init__(self, stream: Any = None, log_interval: float | None = None) -> None:
+    def __init__(
+        self, stream: Any = None, log_interval: float | None = None, *, summary: bool = True
+    ) -> None:
         self.stream = stream or sys.stderr
         self.log_interval = log_interval
+        self.summary = summary  # the closing "status: message" line (a command that prints its own says no)
         self.bar: Progress | None = None
 
     def before_train(self, trainer: Trainer) -> None:
@@ -131,7 +134,7 @@ class ConsoleProgress(HookBase):
     def after_train(self, trainer: Trainer) -> None:
         if self.bar is not None:
             self.bar.close()
-        if trainer.is_main and trainer.result is not None:
+        if self.summary and trainer.is_main and trainer.result is not None:
             self.stream.write(f"{trainer.result.status}: {trainer.result.message}\n")
             self.stream.flush()
 

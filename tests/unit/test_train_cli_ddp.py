@@ -44,6 +44,8 @@ def test_cli_trains_a_dataset_folder(dataset, tmp_path, capsys):
     )
     out = capsys.readouterr()
     assert "finished" in out.out and "epoch 1" in out.err
+    # how the run ended is said once (it was printed on stderr by the progress and on stdout)
+    assert (out.out + out.err).count("finished: finished") == 1, out
     recs = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
     assert {r["type"] for r in recs} == {"step", "epoch", "val", "end"}
     assert (run / "checkpoints/best/model.safetensors").exists()
