@@ -305,7 +305,16 @@ def write_report(
 
     # Configuration and environment
     md.append("## Configuration\n")
-    md.append(_table(["setting", "value"], [[k, f"`{v}`"] for k, v in run.config.items()]))
+    md.append(
+        _table(
+            ["setting", "value"],
+            # times as dates (started_at was a raw Unix time), everything else as written
+            [
+                [k, _when(v) if k.endswith("_at") and isinstance(v, (int, float)) else f"`{v}`"]
+                for k, v in run.config.items()
+            ],
+        )
+    )
     if run.env:
         md.append("\n### Environment\n")
         md.append(_table(["key", "value"], [[k, f"`{v}`"] for k, v in run.env.items()]))

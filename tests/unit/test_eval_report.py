@@ -126,6 +126,8 @@ def test_report_from_synthesised_run(tmp_path: Path, dataset: Path) -> None:
                     "## Final and test-split metrics", "### Per-size AP", "## Checkpoints", "## Recommendations", "### Worst images"):  # fmt: skip
         assert section in text, section
     assert "Best epoch: **3**" in text
+    # the start time reads as a date, not as a raw Unix time
+    assert "| started_at | 2026-09-21 " in text and "1790000000" not in text
     assert "N/A" in text and "-1.000" not in text
     assert "checkpoints/last/trainer_state.pt" in text and "512 B" in text
     assert "test (best)" in text
