@@ -40,29 +40,24 @@ def hidden_imports() -> list[str]:
     return sorted(set(mods))
 
 
-#: packages whose shared libraries are loaded by path at run time (``(package, folder in the bundle)``).
-LOADED_BY_PATH = (("torchvision", "torchvision"), ("torchvision.libs", "torchvision.libs"))
+#: folders of torchvision's site-packages whose libraries it loads by path (same folder in the bundle).
+LOADED_BY_PATH = ("torchvision", "torchvision.libs")
 
 _LIBRARY_SUFFIXES = (".so", ".pyd", ".dll", ".dylib")
 
 
-def _package_dir(name: str) -> Path | None:
-    """The folder ``name`` in torchvision's site-packages (``torchvision.libs`` is no package)."""
-    spec = util.find_spec("torchvision")
-    if spec is None or spec.origin is None:
-        return None
-    folder = Path(spec.origin).parent.parent / name
-    return folder if folder.is_dir() else None
-
-
 def library_binaries() -> list[tuple[str, str]]:
     """``(file, folder in the bundle)`` of every library loaded by path (PyInstaller's binaries)."""
+    spec = util.find_spec("torchvision")
+    if spec is None or spec.origin is None:
+        return []
+    site = Path(spec.origin).parent.parent  # torchvision.libs is a folder beside it, not a package
     out = []
-    for package, dest in LOADED_BY_PATH:
-        folder = _package_dir(package)
-        if folder is None:
+    for name in LOADED_BY_PATH:
+        folder = site / name
+        if not folder.is_dir():
             continue
         for f in sorted(folder.iterdir()):
             if f.is_file() and (f.suffix in _LIBRARY_SUFFIXES or ".so." in f.name):
-                out.append((str(f), dest))
+                out.append((str(f), name))
     return out

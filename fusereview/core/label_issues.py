@@ -268,6 +268,11 @@ def score_image(
     return issues
 
 
+def _either(p: float, q: float) -> float:
+    """Noisy-or of two independent pieces of evidence: ``1 − (1 − p)(1 − q)``."""
+    return 1.0 - (1.0 - p) * (1.0 - q)
+
+
 def _label_issue(
     image_id: int,
     a: Candidate,
@@ -284,7 +289,7 @@ def _label_issue(
     near = [i for i in free if ious[i, j] >= NEAR_IOU]
     # spurious: nothing supports it. A confirming prediction supports it by its score and by how
     # exactly it lies on the label (a weak prediction at IoU 0.95 is no coincidence): noisy-or
-    confirm = 1.0 - (1.0 - s_own) * (1.0 - u_own) if own is not None else 0.0
+    confirm = _either(s_own, u_own) if own is not None else 0.0
     evidence = [(confirm, own)] + [(preds[i].score * min(1.0, ious[i, j] / MATCH_IOU), i) for i in near]
     support, support_row = max(evidence, key=lambda t: t[0])
     candidates: list[tuple[float, str, int | None]] = [((1.0 - support) * rate, "spurious", support_row)]
@@ -297,7 +302,7 @@ def _label_issue(
 
         def placed_elsewhere(i: int) -> float:
             u = float(ious[i, j])
-            return (1.0 - (1.0 - preds[i].score) * (1.0 - min(1.0, u / MATCH_IOU))) * band(u)
+            return _either(preds[i].score, min(1.0, u / MATCH_IOU)) * band(u)
 
         best = max(same, key=lambda i: (placed_elsewhere(i), -i))
         score = placed_elsewhere(best) * (1.0 - vouch)

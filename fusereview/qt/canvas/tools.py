@@ -233,16 +233,14 @@ class BrushTool(Tool):
             return
         # a polygon label is painted on as the pixels it shows (starting from nothing replaced the
         # whole polygon by the stroke); a box-only item has no pixels yet
-        base = item_pixels(ov, self.scene.ctx.width, self.scene.ctx.height)
-        if base is None:
-            if self.erase:  # a stroke that changes nothing must not pass in silence
-                self.host.say("box only: no mask to erase (the brush paints one; O makes an item box only)")
-                return
-            base = np.zeros((self.scene.ctx.height, self.scene.ctx.width), dtype=bool)
+        shown = item_pixels(ov, self.scene.ctx.width, self.scene.ctx.height)
+        base = shown if shown is not None else np.zeros(stroke.shape, dtype=bool)
         new = base & ~stroke.astype(bool) if self.erase else base | stroke.astype(bool)
-        if np.array_equal(new, base):
+        if np.array_equal(new, base):  # a stroke that changes nothing must not pass in silence
             self.host.say(
-                f"the {'eraser' if self.erase else 'brush'} stroke changed no pixel: nothing changed"
+                "box only: no mask to erase (the brush paints one; O makes an item box only)"
+                if shown is None
+                else f"the {'eraser' if self.erase else 'brush'} stroke changed no pixel: nothing changed"
             )
             return
         self.host.edit_mask(key, mask_to_rle(new))
