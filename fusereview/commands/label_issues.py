@@ -5,7 +5,9 @@ model's; ``--fingerprint`` picks one). With ``--model`` the project is predicted
 model at a low threshold (``--threshold``, default 0.05: weak detections are evidence too),
 through the same cached path as ``fusereview predict``. The top issues are printed as a table;
 ``--out`` writes every issue, one row each, as CSV or as a JSON list of records (both load with
-``pandas.read_csv`` / ``pandas.read_json``, and the CSV in any spreadsheet).
+``pandas.read_csv`` / ``pandas.read_json``, and the CSV in any spreadsheet). ``--kind K`` lists one
+kind only, every label scored for it (a label whose likeliest issue is another kind still shows
+there when it is likely enough to be this one).
 """
 
 from __future__ import annotations
@@ -71,6 +73,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--min-score", type=float, default=None, help="leave out issues scoring less (default 0.25)"
     )
     parser.add_argument("--split", default=None, help="only images of this split")
+    parser.add_argument(
+        "--kind",
+        choices=("missing", "spurious", "misplaced", "wrong_class"),
+        default=None,
+        help="only issues of this kind, every label scored for it (default: each label's likeliest kind)",
+    )
     parser.add_argument(
         "--threshold", type=float, default=0.05, help="with --model: the score threshold (default 0.05)"
     )
@@ -201,7 +209,7 @@ def format_table(rows: list[dict[str, Any]], top: int) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Run the command."""
-    from fusereview.core.label_issues import ISSUE_MIN, KIND_NAMES, find_label_issues
+    from fusereview.core.label_issues import ISSUE_MIN, KIND_NAMES, KIND_PLURALS, find_label_issues
     from fusereview.core.project import Project
 
     _check_args(args)
@@ -213,9 +221,11 @@ def run(args: argparse.Namespace) -> int:
         model = _predict(project, args) if args.model is not None else args.fingerprint
         image_ids = None if args.split is None else [img.id for img in project.images(args.split)]
         min_score = ISSUE_MIN if args.min_score is None else args.min_score
-        report = find_label_issues(project, model, image_ids=image_ids, min_score=min_score)
+        report = find_label_issues(project, model, image_ids=image_ids, min_score=min_score, kind=args.kind)
         rows = records(project, report)
         counts = ", ".join(f"{n} {KIND_NAMES[k]}" for k, n in report.counts().items())
+        if args.kind is not None:
+            counts = f"{KIND_PLURALS[args.kind]} only"
         print(
             f"{len(report.issues)} label issues scoring {min_score:.2f} or more ({counts}) on "
             f"{len(report.image_scores)} images; model {report.model}: {report.n_predictions} predictions, "

@@ -15,7 +15,10 @@ the label in question; every score below is in [0, 1], higher = likelier a mista
 **missing label** (a prediction, no annotation)
     A confident prediction that matches no annotation and duplicates none:
     ``s · (1 − u_max)``, ``u_max`` its largest overlap with any annotation of any category (a
-    prediction half on top of another label is half as likely to be a new object).
+    prediction half on top of another label is half as likely to be a new object). One per
+    object: a prediction overlapping (IoU >= 0.5) one that a label's match or issue explains, or
+    a likelier missing label, is the same object (SAM3 answers the other category's prompt on
+    it too, often as strongly) and is not asked about again.
 **spurious label** (an annotation)
     Nothing the model sees supports it: ``(1 − E) · r``, where ``E`` is the largest of the
     confirming prediction's support ``1 − (1 − s)(1 − u)`` (its score or its exact overlap: a weak
@@ -41,8 +44,10 @@ the label in question; every score below is in [0, 1], higher = likelier a mista
     predictions covering it at ``u >=`` 0.5.
 
 An annotation gets one issue, of the kind that scores highest (with the prediction that gave
-it). A prediction that already explains a label's issue (misplaced, wrong class) at a higher score
-is not also a missing label. An **image score** aggregates its issues as the chance that at least
+it); the queue of **one kind** (``kind=``) instead scores every label for that kind, so that a
+label whose likeliest issue is another kind is still listed there, by its score for this one. A
+prediction that already explains a label's issue (misplaced, wrong class) at a higher score is
+not also a missing label. An **image score** aggregates its issues as the chance that at least
 one is real, if each score were a probability: ``1 − ∏(1 − score)``. The scores rank; they are not
 calibrated probabilities.
 
@@ -76,6 +81,13 @@ KIND_NAMES = {
     "spurious": "spurious label",
     "misplaced": "misplaced box or mask",
     "wrong_class": "wrong class",
+}
+#: The kinds in the plural (a queue of one kind, a count).
+KIND_PLURALS = {
+    "missing": "missing labels",
+    "spurious": "spurious labels",
+    "misplaced": "misplaced boxes or masks",
+    "wrong_class": "wrong classes",
 }
 #: Below this IoU a prediction says nothing about a label.
 NEAR_IOU = 0.1
@@ -195,6 +207,7 @@ def score_image(
     missing_ok: set[int] | None = None,
     recall: dict[int, float] | None = None,
     min_score: float = ISSUE_MIN,
+    kind: str | None = None,
 ) -> list[LabelIssue]:
     """The label issues of one image (see the module docstring for the scores).
 
@@ -214,7 +227,13 @@ def score_image(
         a label the model does not see is only as suspicious as the model is good at seeing labels.
     min_score:
         Issues scoring less are left out.
+    kind:
+        Only issues of this kind (one of :data:`KINDS`), each scored for it: a label's issue is
+        then its score for that kind, with the prediction that gives it, even where another
+        kind scores higher (the per-kind queue). Default: every label's likeliest kind.
     """
+    if kind is not None and kind not in KINDS:
+        raise ValueError(f"kind {kind!r}: expected one of {', '.join(KINDS)}")
     checked = {a.id for a in anns} if checked is None else checked
     missing_ok = {p.id for p in preds} if missing_ok is None else missing_ok
     n_p, n_a = len(preds), len(anns)
@@ -238,17 +257,37 @@ def score_image(
         issue = _label_issue(image_id, a, j, preds, ious, confirmed.get(j), free, rate)
         if issue is None or issue.score < min_score:
             continue
-        issues.append(issue)
+        if kind is None:
+            issues.append(issue)
+        elif kind != "missing":
+            own_kind = _label_issue(image_id, a, j, preds, ious, confirmed.get(j), free, rate, kind)
+            if own_kind is not None and own_kind.score >= min_score:
+                issues.append(own_kind)
         if issue.kind in ("misplaced", "wrong_class") and issue.prediction_id is not None:
             row = next(i for i, p in enumerate(preds) if p.id == issue.prediction_id)
             claimed[row] = max(claimed.get(row, 0.0), issue.score)
+    if kind not in (None, "missing"):
+        return issues
+    # missing labels: one per object. What a label's issue (or its match) explains is not a new
+    # object, nor is a weaker answer of the same object (the other category's prompt often answers
+    # it too, and a second issue for it would ask the reviewer twice)
+    missing: list[tuple[float, int, float]] = []
     for i in free:
-        p = preds[i]
-        if p.id not in missing_ok:
-            continue
         u_max = float(ious[i].max()) if n_a else 0.0
-        score = p.score * (1.0 - u_max)
-        if score < min_score or claimed.get(i, -1.0) >= score:
+        score = preds[i].score * (1.0 - u_max)
+        if claimed.get(i, -1.0) < score:
+            missing.append((score, i, u_max))
+    missing.sort(key=lambda t: (-t[0], preds[t[1]].id))
+    picked = {i for _, i, _ in missing}
+    explained = [i for i in range(n_p) if i not in picked]
+    pp = iou_matrix(preds, preds) if missing and n_p > 1 else np.zeros((n_p, n_p))
+    emitted: list[int] = []
+    for score, i, u_max in missing:
+        p = preds[i]
+        if any(pp[i, k] >= MATCH_IOU for k in explained + emitted):
+            continue
+        emitted.append(i)
+        if p.id not in missing_ok or score < min_score:
             continue
         issues.append(
             LabelIssue(
@@ -282,8 +321,13 @@ def _label_issue(
     own: int | None,
     free: list[int],
     rate: float,
+    kind: str | None = None,
 ) -> LabelIssue | None:
-    """The highest-scoring issue of one annotation (``own``: the row of its confirming prediction)."""
+    """The highest-scoring issue of one annotation (``own``: the row of its confirming prediction).
+
+    With ``kind``, its issue of that kind instead (``None`` when it cannot be one: misplaced needs
+    a prediction of its category near it, wrong class one of another category on it).
+    """
     s_own = preds[own].score if own is not None else 0.0
     u_own = float(ious[own, j]) if own is not None else 0.0
     near = [i for i in free if ious[i, j] >= NEAR_IOU]
@@ -319,7 +363,10 @@ def _label_issue(
         score = preds[best].score * (1.0 - max(own_cover, default=0.0))
         candidates.append((score, "wrong_class", best))
     ranked = sorted(candidates, key=lambda t: (-t[0], KINDS.index(t[1])))
-    score, kind, row = ranked[0]
+    chosen = ranked[0] if kind is None else next((c for c in ranked if c[1] == kind), None)
+    if chosen is None:
+        return None
+    score, kind, row = chosen
     p = preds[row] if row is not None else None
     return LabelIssue(
         kind,
@@ -423,6 +470,7 @@ def find_label_issues(
     image_ids: Iterable[int] | None = None,
     min_score: float = ISSUE_MIN,
     recall: dict[int, float] | None = None,
+    kind: str | None = None,
 ) -> IssueReport:
     """The label issues of a project (or of some images) for one model, most likely first.
 
@@ -439,6 +487,9 @@ def find_label_issues(
     recall:
         :func:`model_recall` of the model when known (a recomputation of a few images reuses the
         report's, ``IssueReport.recall``); default: computed now.
+    kind:
+        Only issues of this kind, each label scored for it (:func:`score_image`): the queue of
+        one kind, for a reviewer who fixes one kind of mistake at a time. Default: every kind.
     """
     from fusereview.core.project_label_checks import verdicts
 
@@ -486,6 +537,7 @@ def find_label_issues(
             missing_ok={p.id for p in preds if p.state.value == "pending"},
             recall=recall,
             min_score=min_score,
+            kind=kind,
         )
         kept = [i for i in found if not _hidden(i, right_anns, right_boxes.get(image_id, []))]
         report.hidden += len(found) - len(kept)

@@ -16,6 +16,8 @@ from PySide6.QtCore import QObject, Signal
 
 from fusereview.core.label_issues import (
     KIND_NAMES,
+    KIND_PLURALS,
+    KINDS,
     LabelIssue,
     LabelIssuesError,
     choose_model,
@@ -39,8 +41,12 @@ LABEL_ISSUE_KEYS: tuple[tuple[str, str, str], ...] = (
 )
 #: The key that switches the review queue between pending predictions and label issues.
 MODE_KEY = "L"
+#: The key that shows the next kind's queue: every kind, then each kind alone (:data:`KIND_CYCLE`).
+KIND_KEY = "Shift+L"
+KIND_CYCLE: tuple[str | None, ...] = (None, *KINDS)
 LABEL_ISSUE_SHORTCUTS: list[tuple[str, str]] = [
     (MODE_KEY, "review queue: pending predictions ↔ label issues (labels the model disagrees with)"),
+    (KIND_KEY, "label issues: every kind, or one kind at a time (each label scored for that kind)"),
     *((key, f"label issues: {text}") for _, key, text in LABEL_ISSUE_KEYS),
 ]
 LABEL_COLOUR = "#ff4fd8"
@@ -127,6 +133,23 @@ class LabelIssuesController(QObject):
             self.go_to_row(0)
         self.state_changed.emit()
 
+    def set_kind(self, kind: str | None) -> None:
+        """Show one kind's queue (``None``: every kind), from its first issue, and say so."""
+        self.model.set_kind(kind)
+        self.row = 0
+        short = "every kind" if kind is None else f"{kind.replace('_', ' ')} only"
+        shown = not self.active or self.go_to_row(0, prefix=f"{short} · ")
+        if not shown and kind is not None and not self.model.problem:
+            self.review.message.emit(
+                f"no {KIND_PLURALS[kind]} at or above the minimum score ({KIND_KEY} for the next kind)"
+            )
+        self.state_changed.emit()
+
+    def cycle_kind(self) -> None:
+        """The next kind's queue (Shift+L): every kind, missing, spurious, misplaced, wrong class."""
+        at = KIND_CYCLE.index(self.model.kind)
+        self.set_kind(KIND_CYCLE[(at + 1) % len(KIND_CYCLE)])
+
     # --- the mode ---------------------------------------------------------------------------------
     def set_active(self, on: bool) -> None:
         """Make label issues the review queue's mode (scores the project the first time)."""
@@ -146,8 +169,8 @@ class LabelIssuesController(QObject):
         """The issue at the current row."""
         return self.model.item(self.row)
 
-    def go_to_row(self, row: int) -> bool:
-        """Show the issue of a row (clamped); False when the queue is empty."""
+    def go_to_row(self, row: int, prefix: str = "") -> bool:
+        """Show the issue of a row (clamped); False when the queue is empty (``prefix``: of the message)."""
         n = self.model.rowCount()
         if n == 0:
             self.marks_changed.emit([])
@@ -164,7 +187,7 @@ class LabelIssuesController(QObject):
         self.marks_changed.emit(issue_marks(issue))
         keys = " ".join(f"{k} {ACTION_NAMES[a]}" for a, k, _ in LABEL_ISSUE_KEYS if a in ACTIONS[issue.kind])
         self.review.message.emit(
-            f"{self.row + 1}/{n} {KIND_NAMES[issue.kind]} {issue.score:.2f}: {self.model.describe(issue)} — {keys}"
+            f"{prefix}{self.row + 1}/{n} {KIND_NAMES[issue.kind]} {issue.score:.2f}: {self.model.describe(issue)} — {keys}"
         )
         self.state_changed.emit()
         return True

@@ -39,7 +39,7 @@ from fusereview.core.project import Project
 from fusereview.qt.controller import ReviewController
 from fusereview.qt.dialogs import SHORTCUTS, AboutDialog, PreferencesDialog, ShortcutSheet, preference
 from fusereview.qt.gc_guard import settle
-from fusereview.qt.label_issues import LABEL_ISSUE_KEYS, MODE_KEY
+from fusereview.qt.label_issues import KIND_KEY, LABEL_ISSUE_KEYS, MODE_KEY
 from fusereview.qt.panels.start_page import StartPage, recent_projects, remember_project
 from fusereview.qt.workers import JobRunner, LoadInteractiveJob, LoadModelJob, PredictJob, RefineJob
 from fusereview.qt.workspaces.review import ReviewWorkspace
@@ -217,6 +217,16 @@ class MainWindow(QMainWindow):
 
         return run
 
+    def _next_issue_kind(self, controller: Any) -> None:
+        """Shift+L: show the label-issues queue, or, when it is shown, its next kind."""
+        issues = controller.label_issues
+        if issues is None:
+            return
+        if not issues.active:
+            self.review.queue_modes.set_mode(True)
+        else:
+            issues.cycle_kind()
+
     def _build_actions(self) -> None:
         r = self._needs_review
         ws = self.review.shortcut  # review keys live in the Review workspace (off elsewhere)
@@ -250,6 +260,9 @@ class MainWindow(QMainWindow):
         # label issues mode (issue 14): L switches the queue's mode, one key per fix (Review only)
         self.actions_by_name["label_issues_mode"] = ws(
             "Label issues", MODE_KEY, lambda: self.review.queue_modes.toggle()
+        )
+        self.actions_by_name["label_issues_kind"] = ws(
+            "Label issues: next kind", KIND_KEY, r(lambda c: self._next_issue_kind(c))
         )
         for action, key, text in LABEL_ISSUE_KEYS:
             self.actions_by_name[f"label_issue_{action}"] = ws(

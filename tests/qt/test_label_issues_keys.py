@@ -161,6 +161,42 @@ def test_label_is_right_by_key_is_remembered_and_undoable(qtbot, planted, settin
     window.close()
 
 
+def test_shift_l_shows_one_kind_at_a_time_and_its_key_fixes_it(qtbot, planted, settings) -> None:
+    """Shift+L opens the queue, then walks its kinds; the panel's box and count follow; a fix works there."""
+    project, where = planted
+    window = open_window(qtbot, project, settings)
+    issues = window.controller.label_issues
+    panel = window.review.queue_modes.holder.widget(1)
+    shift = Qt.KeyboardModifier.ShiftModifier
+    _key(qtbot, window, Qt.Key.Key_L, shift)  # not shown yet: shows the queue (every kind)
+    assert issues.active and issues.model.kind is None and issues.model.rowCount() == 4
+    seen = []
+    for kind in ("missing", "spurious", "misplaced", "wrong_class"):
+        _key(qtbot, window, Qt.Key.Key_L, shift)
+        assert issues.model.kind == kind and panel.kind_box.currentData() == kind
+        assert {i.kind for i in issues.model.issues} == {kind}
+        assert panel.count.text().startswith(f"{issues.model.rowCount()} ")
+        first = issues.current()
+        assert window.controller.selected == first.key  # shown on the canvas, selected
+        short = kind.replace("_", " ")
+        assert window.statusBar().currentMessage().startswith(f"{short} only · 1/")
+        seen.append(first.key)
+    assert len(set(seen)) == 4, "each kind's queue starts with its planted error"
+    # in the wrong-class queue, Y gives the label the prediction's class, and it leaves the queue
+    assert issues.current().annotation_id == where.wrong_class
+    _key(qtbot, window, Qt.Key.Key_Y)
+    assert {i.annotation_id for i in issues.model.issues}.isdisjoint({where.wrong_class})
+    assert project.annotation(where.wrong_class).category_id == 1
+    _key(qtbot, window, Qt.Key.Key_L, shift)  # round again: every kind, the three left
+    assert issues.model.kind is None and panel.kind_box.currentData() is None
+    assert issues.model.rowCount() == 3
+    # the box chooses a kind as the key does
+    panel.kind_box.setCurrentIndex(2)
+    panel.kind_box.activated.emit(2)
+    assert issues.model.kind == "spurious" and issues.current().annotation_id == where.spurious
+    window.close()
+
+
 def test_the_fix_keys_clash_with_no_other_shortcut() -> None:
     keys = [k.strip() for entry, _ in SHORTCUTS for k in entry.replace(",", "/").split("/")]
     singles = [k for k in keys if len(k) == 1]

@@ -152,6 +152,52 @@ def test_recall_scales_spurious_and_checked_and_missing_ok_filter() -> None:
     assert score_image(1, anns, preds, checked=set(), missing_ok=set()) == []
 
 
+def test_one_object_answered_by_two_prompts_is_one_missing_label() -> None:
+    # nothing labelled there; both categories' prompts answer it (as SAM3 often does)
+    anns = [ann(1, (50, 50, 60, 60))]
+    preds = [pred(11, (0, 0, 10, 10), 0.9), pred(12, (0, 0, 10, 10.5), 0.85, cat=2)]
+    missing = by_kind(score_image(1, anns, preds))["missing"]
+    assert [(i.prediction_id, i.category_id) for i in missing] == [(11, 1)]
+    # the twin of the prediction that says where a misplaced label's object is, is that object too
+    anns = [ann(1, (0, 0, 10, 10))]
+    preds = [pred(11, (6, 0, 16, 10), 0.9), pred(12, (6, 0, 16, 10.5), 0.9, cat=2)]
+    issues = score_image(1, anns, preds)
+    assert [(i.kind, i.prediction_id) for i in issues] == [("misplaced", 11)]
+    # objects side by side (IoU < 0.5) are two missing labels
+    preds = [pred(11, (0, 0, 10, 10), 0.9), pred(12, (6, 0, 16, 10), 0.8, cat=2)]
+    assert len(by_kind(score_image(1, [], preds))["missing"]) == 2
+
+
+def test_one_kind_scores_every_label_for_it() -> None:
+    anns = [
+        ann(1, (0, 0, 10, 10)),  # misplaced first (IoU 0.43 with 11), and wrong class second (12)
+        ann(2, (40, 0, 50, 10)),  # wrong class only
+        ann(3, (80, 0, 90, 10)),  # spurious only
+    ]
+    preds = [
+        pred(11, (4, 0, 14, 10), 0.95),
+        pred(12, (0, 0, 10, 10), 0.6, cat=2),
+        pred(13, (40, 0, 50, 10), 0.7, cat=2),
+        pred(14, (0, 40, 10, 50), 0.8),  # a missing label
+    ]
+    every = {i.key: i for i in score_image(1, anns, preds, min_score=0.0)}
+    assert every[("gt", 1)].kind == "misplaced"
+    wrong = score_image(1, anns, preds, min_score=0.0, kind="wrong_class")
+    assert {i.annotation_id for i in wrong} == {1, 2} and {i.kind for i in wrong} == {"wrong_class"}
+    first = next(i for i in wrong if i.annotation_id == 1)
+    # its score and prediction for that kind, and what else it might be kept
+    assert (first.prediction_id, first.prediction_category_id) == (12, 2)
+    assert first.score == pytest.approx(every[("gt", 1)].kind_score("wrong_class"))
+    assert first.kind_score("misplaced") == pytest.approx(every[("gt", 1)].score)
+    spurious = score_image(1, anns, preds, min_score=0.0, kind="spurious")
+    assert {i.annotation_id for i in spurious} == {1, 2, 3}
+    assert max(spurious, key=lambda i: i.score).annotation_id == 3
+    missing = score_image(1, anns, preds, kind="missing")
+    assert [(i.kind, i.prediction_id) for i in missing] == [("missing", 14)]
+    with pytest.raises(ValueError, match="kind 'typo'"):
+        score_image(1, anns, preds, kind="typo")
+
+
 def test_image_score_aggregates_as_at_least_one() -> None:
     assert image_score([]) == 0.0
     assert image_score([0.5, 0.5]) == pytest.approx(0.75)
@@ -231,6 +277,17 @@ def test_each_planted_error_is_found_and_ranked_above_every_correct_label(plante
     assert all(i.score >= ISSUE_MIN for i in default.issues)
     assert {found[k].key for k in KINDS} <= {i.key for i in default.issues}
     assert default.image_scores[where.image_id] == max(default.image_scores.values())
+
+
+def test_each_kinds_queue_ranks_its_planted_error_first(planted) -> None:
+    project, where = planted
+    found = planted_issues(project, where)
+    for kind in KINDS:
+        report = find_label_issues(project, kind=kind)
+        assert report.issues and {i.kind for i in report.issues} == {kind}
+        assert report.issues[0].key == found[kind].key, f"{kind} queue: {report.issues[0]}"
+        scores = [i.score for i in report.issues]
+        assert scores == sorted(scores, reverse=True)
 
 
 def test_each_fix_reaches_the_exported_coco_and_the_history(planted, tmp_path: Path) -> None:

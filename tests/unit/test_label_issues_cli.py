@@ -71,6 +71,23 @@ def test_every_issue_is_written_and_loads_as_a_table(planted, tmp_path: Path, ca
     assert top4["missing"]["image"].endswith(".jpg") and top4["missing"]["split"] == "train"
 
 
+def test_one_kind_only(planted, tmp_path: Path, capsys) -> None:
+    from fusereview.core.label_issues import KINDS
+
+    root, where, coco_ids, _ = planted
+    for kind in KINDS:
+        out = tmp_path / f"{kind}.csv"
+        assert main(["label-issues", str(root), "--kind", kind, "--out", str(out)]) == 0
+        assert "only" in capsys.readouterr().out
+        rows = _read_table(out)
+        assert rows and {r["kind"] for r in rows} == {kind}
+    wrong = _read_table(tmp_path / "wrong_class.csv")
+    assert int(wrong[0]["annotation_id"]) == coco_ids[where.wrong_class]
+    with pytest.raises(SystemExit):
+        main(["label-issues", str(root), "--kind", "typo"])
+    assert "invalid choice" in capsys.readouterr().err
+
+
 def test_bad_options_are_one_line_and_change_nothing(planted, tmp_path: Path, capsys) -> None:
     root, *_ = planted
     before = (root / "project.db").read_bytes()

@@ -52,6 +52,7 @@ class IssueQueueModel(RowsTableModel):
         self.category_names = category_names
         self.model: str | None = None
         self.min_score = ISSUE_MIN
+        self.kind: str | None = None  # one kind's queue (each label scored for it), None: every kind
         self.issues: list[LabelIssue] = []
         self.recall: dict[int, float] = {}
         self.hidden = 0
@@ -67,7 +68,9 @@ class IssueQueueModel(RowsTableModel):
             self.issues, self.hidden, self.problem = [], 0, ""
             if self.model is not None:
                 try:
-                    report = find_label_issues(self.project, self.model, min_score=self.min_score)
+                    report = find_label_issues(
+                        self.project, self.model, min_score=self.min_score, kind=self.kind
+                    )
                 except LabelIssuesError as exc:  # its predictions were replaced meanwhile
                     self.problem = str(exc)
                 else:
@@ -83,13 +86,26 @@ class IssueQueueModel(RowsTableModel):
             self.min_score = float(min_score)
         self.refresh()
 
+    def set_kind(self, kind: str | None) -> None:
+        """Show one kind's issues, each label scored for that kind (``None``: every kind)."""
+        if kind is not None and kind not in KINDS:
+            raise ValueError(f"kind {kind!r}: expected one of {', '.join(KINDS)}")
+        self.kind = kind
+        if self.scored:
+            self.refresh()
+
     def rescore(self, image_ids: set[int]) -> None:
         """Score some images again (after a change on them) and keep the list in order."""
         if not image_ids or self.model is None or not self.scored:
             return
         try:
             report = find_label_issues(
-                self.project, self.model, image_ids=image_ids, min_score=self.min_score, recall=self.recall
+                self.project,
+                self.model,
+                image_ids=image_ids,
+                min_score=self.min_score,
+                recall=self.recall,
+                kind=self.kind,
             )
         except LabelIssuesError:  # the model's predictions are gone: say so
             self.refresh()

@@ -21,8 +21,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from fusereview.core.label_issues import KIND_PLURALS
 from fusereview.core.project_label_checks import ACTIONS
-from fusereview.qt.label_issues import LABEL_ISSUE_KEYS, MODE_KEY, LabelIssuesController
+from fusereview.qt.label_issues import KIND_CYCLE, KIND_KEY, LABEL_ISSUE_KEYS, MODE_KEY, LabelIssuesController
 from fusereview.qt.panels.review import queue_table
 
 MODES = ("pending predictions", "label issues")
@@ -59,13 +60,25 @@ class LabelIssuesPanel(QWidget):
         self.min_score.setDecimals(2)
         self.min_score.setValue(issues.model.min_score)
         self.min_score.setPrefix("min ")
-        for w in (self.model_box, self.min_score):
+        self.kind_box = QComboBox()
+        self.kind_box.setObjectName("label_issues_kind")
+        for kind in KIND_CYCLE:
+            self.kind_box.addItem("every kind" if kind is None else f"{KIND_PLURALS[kind]} only", kind)
+        self.kind_box.setToolTip(
+            f"Every kind in one queue (each label's likeliest), or one kind at a time: every label "
+            f"scored for that kind, likeliest first ({KIND_KEY} for the next)"
+        )
+        for w in (self.model_box, self.min_score, self.kind_box):
             w.setFocusPolicy(Qt.FocusPolicy.ClickFocus)  # keys stay with the review shortcuts
         self.model_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.model_box.setMinimumContentsLength(10)
         row.addWidget(self.model_box, 1)
         row.addWidget(self.min_score)
         layout.addLayout(row)
+        kind_row = QHBoxLayout()
+        kind_row.addWidget(QLabel("show"))
+        kind_row.addWidget(self.kind_box, 1)
+        layout.addLayout(kind_row)
         self.count = QLabel()
         self.count.setObjectName("label_issues_count")
         self.count.setWordWrap(True)
@@ -96,12 +109,15 @@ class LabelIssuesPanel(QWidget):
             (top if i < 3 else bottom).addWidget(b)
         layout.addLayout(top)
         layout.addLayout(bottom)
-        help_text = QLabel("N / Space next, P previous, Ctrl+Z undo; every fix goes in the project's history")
+        help_text = QLabel(
+            f"N / Space next, P previous, {KIND_KEY} next kind, Ctrl+Z undo; every fix goes in the project's history"
+        )
         help_text.setWordWrap(True)
         layout.addWidget(help_text)
 
         self.model_box.activated.connect(self._model_chosen)
         self.min_score.editingFinished.connect(self._model_chosen)
+        self.kind_box.activated.connect(lambda _=0: issues.set_kind(self.kind_box.currentData()))
         self.table.clicked.connect(self._clicked)
         issues.state_changed.connect(self._update)
         self._fill_models()
@@ -128,6 +144,9 @@ class LabelIssuesPanel(QWidget):
         index = self.model_box.findData(m.model)
         if index >= 0 and index != self.model_box.currentIndex():
             self.model_box.setCurrentIndex(index)
+        kind_index = KIND_CYCLE.index(m.kind)
+        if kind_index != self.kind_box.currentIndex():
+            self.kind_box.setCurrentIndex(kind_index)  # Shift+L changed it
         if not m.scored:
             self.count.setText(f"not scored yet: shown when this mode is ({MODE_KEY})")
         elif m.model is None or m.problem:
@@ -140,8 +159,11 @@ class LabelIssuesPanel(QWidget):
                 counts[issue.kind] = counts.get(issue.kind, 0) + 1
             parts = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in counts.items())
             hidden = f"; {m.hidden} hidden by 'label is right'" if m.hidden else ""
+            what = "issues" if m.kind is None else KIND_PLURALS[m.kind]
             self.count.setText(
-                f"{len(m.issues)} issues ≥ {m.min_score:.2f}" + (f" ({parts})" if parts else "") + hidden
+                f"{len(m.issues)} {what} ≥ {m.min_score:.2f}"
+                + (f" ({parts})" if parts and m.kind is None else "")
+                + hidden
             )
         current = self.issues.current()
         enabled = set(ACTIONS[current.kind]) if current is not None and self.issues.active else set()
