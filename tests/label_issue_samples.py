@@ -11,6 +11,7 @@ import copy
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -159,3 +160,22 @@ def _plant(data: dict) -> dict:
         "wrong_class": retagged["id"],
         "spurious": spurious_id,
     }
+
+
+def overlook_a_label(project: Project, where: Planted) -> Any:
+    """Make the model "overlook" one correct label of the planted image: its prediction is rejected.
+
+    A rejected prediction is no evidence, so the label then has nothing near it, as the planted
+    spurious label: on detections alone the two tie. Returns the label.
+    """
+    from fusereview.core.records import ReviewState
+
+    unseen = next(
+        a
+        for a in project.annotations(image_id=where.image_id)
+        if a.id not in (where.spurious, where.misplaced, where.wrong_class)
+    )
+    for p in project.predictions(image_id=where.image_id, model=MODEL):
+        if p.match_annotation_id == unseen.id:
+            project.decide(p.id, ReviewState.REJECTED, by="test")
+    return unseen

@@ -82,6 +82,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--threshold", type=float, default=0.05, help="with --model: the score threshold (default 0.05)"
     )
+    parser.add_argument(
+        "--check-boxes",
+        action="store_true",
+        help="with --model: prompt its interactive head with each label no detection supports, to tell "
+        "an object it overlooked from a box on nothing",
+    )
     parser.add_argument("--device", default="auto", help="with --model: auto (default), cpu, cuda, mps")
     parser.add_argument("--batch-size", type=int, default=4, help="with --model: images per model call")
     parser.add_argument(
@@ -103,10 +109,12 @@ def _check_args(args: argparse.Namespace) -> None:
         raise FusereviewError(f"--top must be 0 or more, got {args.top}")
     if args.model is not None and args.fingerprint is not None:
         raise FusereviewError("--model and --fingerprint: give one (--model predicts, --fingerprint reads)")
+    if args.check_boxes and args.model is None:
+        raise FusereviewError("--check-boxes needs --model: that model is asked about each label's box")
 
 
-def _predict(project: Project, args: argparse.Namespace) -> str:
-    """Predict the project with ``--model`` (cached path of ``fusereview predict``); its fingerprint."""
+def _predict(project: Project, args: argparse.Namespace) -> tuple[str, Any]:
+    """Predict the project with ``--model`` (cached path of ``fusereview predict``): fingerprint, predictor."""
     from fusereview.commands.predict import print_counts
     from fusereview.core.progress import Progress
     from fusereview.models.predict_job import predict_project
@@ -124,7 +132,34 @@ def _predict(project: Project, args: argparse.Namespace) -> str:
     )
     bar.close()
     print_counts(counts)
-    return str(predictor.fingerprint)
+    return str(predictor.fingerprint), predictor
+
+
+def _check_boxes(
+    project: Project, args: argparse.Namespace, predictor: Any, model: str, image_ids: list[int] | None
+) -> dict[int, float]:
+    """``--check-boxes``: the interactive head's support for each label the spurious queue lists."""
+    from fusereview.core.label_issues import ISSUE_MIN
+    from fusereview.core.progress import Progress
+    from fusereview.models.box_check import check_label_boxes, labels_to_check
+    from fusereview.models.interactive import load_interactive
+
+    segmenter = load_interactive(args.model, predictor)
+    ids = labels_to_check(project, model, min_score=ISSUE_MIN)
+    if image_ids is not None:
+        keep = set(image_ids)
+        ids = [a for a in ids if project.annotation(a).image_id in keep]
+    support = check_label_boxes(
+        project, segmenter, ids, progress=(bar := Progress("check boxes", unit="label"))
+    )
+    bar.close()
+    found = sum(1 for v in support.values() if v >= 0.5)
+    print(
+        f"asked the model about {len(support)} label boxes no detection supports: it finds an object in "
+        f"{found} (likely overlooked, not spurious), nothing in {len(support) - found} (likely spurious)",
+        file=sys.stderr,
+    )
+    return support
 
 
 def records(project: Project, report: IssueReport) -> list[dict[str, Any]]:
@@ -218,10 +253,13 @@ def run(args: argparse.Namespace) -> int:
             raise FusereviewError(
                 f"--split {args.split}: the project's splits are {', '.join(project.splits())}"
             )
-        model = _predict(project, args) if args.model is not None else args.fingerprint
+        model, predictor = _predict(project, args) if args.model is not None else (args.fingerprint, None)
         image_ids = None if args.split is None else [img.id for img in project.images(args.split)]
         min_score = ISSUE_MIN if args.min_score is None else args.min_score
-        report = find_label_issues(project, model, image_ids=image_ids, min_score=min_score, kind=args.kind)
+        support = _check_boxes(project, args, predictor, model, image_ids) if args.check_boxes else None
+        report = find_label_issues(
+            project, model, image_ids=image_ids, min_score=min_score, kind=args.kind, box_support=support
+        )
         rows = records(project, report)
         counts = ", ".join(f"{n} {KIND_NAMES[k]}" for k, n in report.counts().items())
         if args.kind is not None:

@@ -69,6 +69,18 @@ def xyxy_to_xywh(b: Sequence[float]) -> Box:
     return (x0, y0, x1 - x0, y1 - y0)
 
 
+def _areas_and_intersection(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Box areas of ``a`` (N) and ``b`` (M), and every pair's intersection area (N, M); boxes ``xyxy``."""
+    a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
+    b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
+    area_a = np.clip(a[:, 2] - a[:, 0], 0, None) * np.clip(a[:, 3] - a[:, 1], 0, None)
+    area_b = np.clip(b[:, 2] - b[:, 0], 0, None) * np.clip(b[:, 3] - b[:, 1], 0, None)
+    lt = np.maximum(a[:, None, :2], b[None, :, :2])
+    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    wh = np.clip(rb - lt, 0, None)
+    return area_a, area_b, wh[..., 0] * wh[..., 1]
+
+
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Intersection over union of every box of ``a`` with every box of ``b``.
 
@@ -82,21 +94,24 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     numpy.ndarray
         ``(N, M)`` float64; 0 where the union is empty (two zero-size boxes).
     """
-    a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
-    b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
-    area_a = np.clip(a[:, 2] - a[:, 0], 0, None) * np.clip(a[:, 3] - a[:, 1], 0, None)
-    area_b = np.clip(b[:, 2] - b[:, 0], 0, None) * np.clip(b[:, 3] - b[:, 1], 0, None)
-    lt = np.maximum(a[:, None, :2], b[None, :, :2])
-    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    wh = np.clip(rb - lt, 0, None)
-    inter = wh[..., 0] * wh[..., 1]
+    area_a, area_b, inter = _areas_and_intersection(a, b)
     union = area_a[:, None] + area_b[None, :] - inter
     out = np.zeros_like(inter)
     np.divide(inter, union, out=out, where=union > 0)
     return out
 
 
-# ------------------------------------------------------------------------------------------ polygons
+def box_containment(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """How much of the smaller box of each pair lies inside the other: intersection / smaller area.
+
+    1 when one box is inside the other, whatever their IoU (a tight box inside a loose one).
+    Takes and returns what :func:`box_iou` does; 0 where the smaller box has no area.
+    """
+    area_a, area_b, inter = _areas_and_intersection(a, b)
+    smaller = np.minimum(area_a[:, None], area_b[None, :])
+    out = np.zeros_like(inter)
+    np.divide(inter, smaller, out=out, where=smaller > 0)
+    return out
 
 
 def clean_polygons(polys: Sequence[Sequence[float]]) -> list[list[float]]:

@@ -26,7 +26,11 @@ the label in question; every score below is in [0, 1], higher = likelier a mista
     unmatched predictions (any category) that overlap it at ``u >=`` :data:`NEAR_IOU`, and ``r``
     is the share of the labels
     of its category that the model confirms (:func:`model_recall`): not being seen by a model
-    that sees 60 % of the labels says less than not being seen by one that sees 95 %.
+    that sees 60 % of the labels says less than not being seen by one that sees 95 %. When the
+    model was also asked about the label's own box (``box_support``: its interactive head,
+    prompted with the box, segments an object inside it), that answer is support too, and ``r``
+    is 1 for the label (the model looked there: finding nothing is its answer, not a blind
+    spot): it tells a label the model overlooked from a box on nothing, which no detection can.
 **misplaced box or mask** (an annotation and a prediction of its category)
     The model puts the object elsewhere: ``max ρ · band(u) · (1 − w)`` over the confirming
     prediction and the unmatched same-category predictions overlapping it at ``u >=``
@@ -37,7 +41,10 @@ the label in question; every score below is in [0, 1], higher = likelier a mista
     outranks a lone prediction of the same score, whose object may be nothing. ``band`` is 1 up to
     :data:`MISPLACED_FULL` IoU and falls linearly to 0 at :data:`MISPLACED_ZERO` (a good model's
     own jitter), and ``w = s_c · (1 − band(u_c))`` is how strongly the confirming prediction
-    vouches for the label where it is.
+    vouches for the label where it is. A prediction whose box and the label's lie one inside the
+    other (:data:`NESTED` of the smaller box) disagrees about the size, not the place: its ``u``
+    counts as at least :data:`MISPLACED_ZERO` in ``band`` (a model that draws tight or loose
+    boxes around the labelled object does not make its labels misplaced).
 **wrong class** (an annotation and a prediction of another category)
     An unmatched prediction of another category covers it (``u >=`` 0.5) more confidently than
     any of its own: ``s_other · (1 − s_own)``, ``s_own`` the best score of its own category's
@@ -62,13 +69,14 @@ missing label it hides the predictions of its category that overlap its box at I
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from fusereview.core.errors import FusereviewError
+from fusereview.core.geometry import box_containment
 from fusereview.core.matching import MATCH_IOU, Candidate, annotation_candidate, iou_matrix, match_image
 
 if TYPE_CHECKING:
@@ -95,6 +103,9 @@ NEAR_IOU = 0.1
 MISPLACED_FULL = 0.5
 #: At or above this IoU the label is where the model puts it (the model's own jitter).
 MISPLACED_ZERO = 0.65
+#: A prediction whose box and the label's lie one inside the other this much (intersection over
+#: the smaller box) disagrees with the label about its size, not its place: not misplaced.
+NESTED = 0.9
 #: Scores below this are not reported as issues by default (a label its model confirms with a
 #: middling score would be one); the CLI and the queue show them on request (min score).
 ISSUE_MIN = 0.25
@@ -190,6 +201,45 @@ def band(u: float) -> float:
     return float(np.clip((MISPLACED_ZERO - u) / (MISPLACED_ZERO - MISPLACED_FULL), 0.0, 1.0))
 
 
+#: A mask filling this share of the box it was prompted with is a whole object there (an object
+#: never fills its box: corners, a tilt; the demo's fuses fill 0.64-0.77 of their labels' boxes).
+BOX_FILL_FULL = 0.6
+
+
+def box_support_score(mask: Any, box: Box) -> float:
+    """How surely a mask, segmented with ``box`` as its prompt, is an object inside that box.
+
+    ``min(1, fill / BOX_FILL_FULL) · share``: ``fill`` the share of the box the mask covers,
+    ``share`` the share of the mask inside the box. On nothing, a prompted head gives an empty
+    mask or one on something beside the box (``share`` ~0); on an object it fills the box.
+
+    Parameters
+    ----------
+    mask:
+        COCO RLE (``size`` and ``counts``) or a bool ``HxW`` array, at the image's size.
+    box:
+        ``(x0, y0, x1, y1)`` in pixels.
+    """
+    from fusereview.core.geometry import _to_coco_rle
+
+    if isinstance(mask, np.ndarray):
+        pixels = mask.astype(bool)
+    else:
+        from pycocotools import mask as mask_utils
+
+        pixels = mask_utils.decode(_to_coco_rle(mask)).astype(bool)
+    height, width = pixels.shape[:2]
+    x0, y0, x1, y1 = (float(v) for v in box)
+    c0, r0 = max(0, int(np.floor(x0))), max(0, int(np.floor(y0)))
+    c1, r1 = min(width, int(np.ceil(x1))), min(height, int(np.ceil(y1)))
+    area = int(pixels.sum())
+    box_area = max(c1 - c0, 0) * max(r1 - r0, 0)
+    if area == 0 or box_area == 0:
+        return 0.0
+    inside = int(pixels[r0:r1, c0:c1].sum())
+    return _unit(min(1.0, inside / box_area / BOX_FILL_FULL) * inside / area)
+
+
 def image_score(scores: Iterable[float]) -> float:
     """The chance that at least one issue of an image is real, were the scores probabilities."""
     keep = 1.0
@@ -208,6 +258,7 @@ def score_image(
     recall: dict[int, float] | None = None,
     min_score: float = ISSUE_MIN,
     kind: str | None = None,
+    box_support: Mapping[int, float] | None = None,
 ) -> list[LabelIssue]:
     """The label issues of one image (see the module docstring for the scores).
 
@@ -231,6 +282,10 @@ def score_image(
         Only issues of this kind (one of :data:`KINDS`), each scored for it: a label's issue is
         then its score for that kind, with the prediction that gives it, even where another
         kind scores higher (the per-kind queue). Default: every label's likeliest kind.
+    box_support:
+        Annotation id -> the model's answer to the label's own box as a prompt, in [0, 1]
+        (:func:`fusereview.models.box_check.box_support`): evidence that an object is there,
+        beside the predictions (a spurious label's support is the larger).
     """
     if kind is not None and kind not in KINDS:
         raise ValueError(f"kind {kind!r}: expected one of {', '.join(KINDS)}")
@@ -238,6 +293,11 @@ def score_image(
     missing_ok = {p.id for p in preds} if missing_ok is None else missing_ok
     n_p, n_a = len(preds), len(anns)
     ious = iou_matrix(preds, anns) if n_p and n_a else np.zeros((n_p, n_a))
+    nested = (
+        box_containment(np.array([p.box for p in preds]), np.array([a.box for a in anns])) >= NESTED
+        if n_p and n_a
+        else np.zeros((n_p, n_a), dtype=bool)
+    )
     matches = match_image(preds, anns) if n_p and n_a else {}
     col = {a.id: j for j, a in enumerate(anns)}
     confirmed: dict[int, int] = {}  # annotation column -> prediction row
@@ -254,13 +314,20 @@ def score_image(
         if a.id not in checked:
             continue
         rate = 1.0 if recall is None else recall.get(a.category_id, 1.0)
-        issue = _label_issue(image_id, a, j, preds, ious, confirmed.get(j), free, rate)
+        boxed = 0.0
+        if box_support is not None and a.id in box_support:
+            # the model looked at the label's box itself: what it says there needs no tempering by
+            # how often it overlooks objects (its recall): "nothing here" is now its answer
+            boxed, rate = float(box_support[a.id]), 1.0
+        issue = _label_issue(image_id, a, j, preds, ious, nested, confirmed.get(j), free, rate, boxed)
         if issue is None or issue.score < min_score:
             continue
         if kind is None:
             issues.append(issue)
         elif kind != "missing":
-            own_kind = _label_issue(image_id, a, j, preds, ious, confirmed.get(j), free, rate, kind)
+            own_kind = _label_issue(
+                image_id, a, j, preds, ious, nested, confirmed.get(j), free, rate, boxed, kind
+            )
             if own_kind is not None and own_kind.score >= min_score:
                 issues.append(own_kind)
         if issue.kind in ("misplaced", "wrong_class") and issue.prediction_id is not None:
@@ -318,9 +385,11 @@ def _label_issue(
     j: int,
     preds: Sequence[Candidate],
     ious: np.ndarray,
+    nested: np.ndarray,
     own: int | None,
     free: list[int],
     rate: float,
+    boxed: float = 0.0,
     kind: str | None = None,
 ) -> LabelIssue | None:
     """The highest-scoring issue of one annotation (``own``: the row of its confirming prediction).
@@ -335,18 +404,27 @@ def _label_issue(
     # exactly it lies on the label (a weak prediction at IoU 0.95 is no coincidence): noisy-or
     confirm = _either(s_own, u_own) if own is not None else 0.0
     evidence = [(confirm, own)] + [(preds[i].score * min(1.0, ious[i, j] / MATCH_IOU), i) for i in near]
+    if boxed > 0.0:
+        evidence.append((min(1.0, boxed), None))  # the model, prompted with the label's box, found it
     support, support_row = max(evidence, key=lambda t: t[0])
     candidates: list[tuple[float, str, int | None]] = [((1.0 - support) * rate, "spurious", support_row)]
+
     # misplaced: a prediction of its category puts it elsewhere. That the object is real is said
     # by the prediction's score and by the label beside it (a false positive seldom lands next to a
     # label of its own category): noisy-or, the overlap counting fully from MATCH_IOU
-    vouch = s_own * (1.0 - band(u_own))
+    # a box inside the label's (or around it) is the object where the label is, sized otherwise:
+    # "elsewhere" is read from an overlap of at least MISPLACED_ZERO (NESTED)
+    def elsewhere(i: int) -> float:
+        u = float(ious[i, j])
+        return band(max(u, MISPLACED_ZERO) if nested[i, j] else u)
+
+    vouch = s_own * (1.0 - elsewhere(own)) if own is not None else 0.0
     same = ([own] if own is not None else []) + [i for i in near if preds[i].category_id == a.category_id]
     if same:
 
         def placed_elsewhere(i: int) -> float:
             u = float(ious[i, j])
-            return _either(preds[i].score, min(1.0, u / MATCH_IOU)) * band(u)
+            return _either(preds[i].score, min(1.0, u / MATCH_IOU)) * elsewhere(i)
 
         best = max(same, key=lambda i: (placed_elsewhere(i), -i))
         score = placed_elsewhere(best) * (1.0 - vouch)
@@ -471,6 +549,7 @@ def find_label_issues(
     min_score: float = ISSUE_MIN,
     recall: dict[int, float] | None = None,
     kind: str | None = None,
+    box_support: Mapping[int, float] | None = None,
 ) -> IssueReport:
     """The label issues of a project (or of some images) for one model, most likely first.
 
@@ -490,6 +569,9 @@ def find_label_issues(
     kind:
         Only issues of this kind, each label scored for it (:func:`score_image`): the queue of
         one kind, for a reviewer who fixes one kind of mistake at a time. Default: every kind.
+    box_support:
+        Annotation id -> the model's answer to the label's box as a prompt (:func:`score_image`),
+        for the labels it was asked about; default none.
     """
     from fusereview.core.project_label_checks import verdicts
 
@@ -538,6 +620,7 @@ def find_label_issues(
             recall=recall,
             min_score=min_score,
             kind=kind,
+            box_support=box_support,
         )
         kept = [i for i in found if not _hidden(i, right_anns, right_boxes.get(image_id, []))]
         report.hidden += len(found) - len(kept)

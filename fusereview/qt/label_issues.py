@@ -43,10 +43,17 @@ LABEL_ISSUE_KEYS: tuple[tuple[str, str, str], ...] = (
 MODE_KEY = "L"
 #: The key that shows the next kind's queue: every kind, then each kind alone (:data:`KIND_CYCLE`).
 KIND_KEY = "Shift+L"
+#: The key that asks the model about the box of each label no detection supports.
+BOX_CHECK_KEY = "Shift+U"
 KIND_CYCLE: tuple[str | None, ...] = (None, *KINDS)
 LABEL_ISSUE_SHORTCUTS: list[tuple[str, str]] = [
     (MODE_KEY, "review queue: pending predictions ↔ label issues (labels the model disagrees with)"),
     (KIND_KEY, "label issues: every kind, or one kind at a time (each label scored for that kind)"),
+    (
+        BOX_CHECK_KEY,
+        "label issues: ask the model about the box of each label no detection supports "
+        "(an overlooked object, or a box on nothing?)",
+    ),
     *((key, f"label issues: {text}") for _, key, text in LABEL_ISSUE_KEYS),
 ]
 LABEL_COLOUR = "#ff4fd8"
@@ -99,16 +106,27 @@ class LabelIssuesController(QObject):
         self.active = False
         self.row = 0
         self.problem = ""  # why there is nothing to show (no predictions, ...)
+        # set by the Review workspace: the model's interactive head and the window's job runner
+        self.segmenter: Any = None
+        self.segmenter_why = "no model loaded: load one to ask it about label boxes"
+        self.runner: Any = None
+        self.box_job: Any = None
         review.label_issues = self
         review.session.events.connect(self._on_event)
         self._index = review.stack.index()
         review.stack.indexChanged.connect(self._stack_moved)
 
     def close(self) -> None:
-        """Stop following the project."""
+        """Stop following the project (and a running box check)."""
+        if self.box_job is not None:
+            self.box_job.request_stop()
         try:
             self.review.session.events.disconnect(self._on_event)
         except ValueError:
+            pass
+        try:
+            self.review.stack.indexChanged.disconnect(self._stack_moved)
+        except (RuntimeError, TypeError):  # the stack went first (window teardown)
             pass
 
     # --- the model whose issues are shown ---------------------------------------------------
@@ -149,6 +167,63 @@ class LabelIssuesController(QObject):
         """The next kind's queue (Shift+L): every kind, missing, spurious, misplaced, wrong class."""
         at = KIND_CYCLE.index(self.model.kind)
         self.set_kind(KIND_CYCLE[(at + 1) % len(KIND_CYCLE)])
+
+    # --- asking the model about label boxes ------------------------------------------------------
+    def set_segmenter(self, segmenter: Any, why: str = "") -> None:
+        """The loaded model's interactive head (``None``: none, ``why`` says why)."""
+        self.segmenter = segmenter
+        self.segmenter_why = why or "the model has no interactive head"
+        self.state_changed.emit()
+
+    def check_boxes(self) -> bool:
+        """Ask the model about the box of each label the spurious queue lists (Shift+U), in the background.
+
+        A label no detection supports is an object the model overlooked or a box on nothing; the
+        interactive head, prompted with the box, tells which (:mod:`fusereview.models.box_check`).
+        Returns whether a check started.
+        """
+        if self.box_job is not None:
+            self.review.message.emit("the label boxes are being checked already")
+            return False
+        if self.segmenter is None or self.runner is None:
+            self.review.message.emit(f"cannot ask the model about label boxes: {self.segmenter_why}")
+            return False
+        if self.model.model is None:
+            self.review.message.emit(
+                self.model.problem or self.problem or "no predictions to compare the labels with"
+            )
+            return False
+        from fusereview.qt.workers import BoxCheckJob
+
+        job = BoxCheckJob(self.project.root, self.segmenter, self.model.model)
+        job.progress.connect(self._box_progress)
+        job.finished.connect(self._boxes_checked)
+        job.failed.connect(self._box_check_failed)
+        self.box_job = job
+        self.review.message.emit("asking the model about the boxes of the labels no detection supports…")
+        self.runner.start(job)
+        self.state_changed.emit()
+        return True
+
+    def _box_progress(self, done: int, total: int) -> None:
+        self.review.message.emit(f"asking the model about label boxes: {done}/{total}")
+
+    def _boxes_checked(self, support: dict[int, float]) -> None:
+        self.box_job = None
+        self.model.set_box_support(support)
+        found = sum(1 for v in support.values() if v >= 0.5)
+        if self.active:
+            self.go_to_row(0)
+        self.review.message.emit(
+            f"asked the model about {len(support)} label boxes no detection supports: it finds an object in "
+            f"{found} (likely overlooked, not spurious), nothing in {len(support) - found} (likely spurious)"
+        )
+        self.state_changed.emit()
+
+    def _box_check_failed(self, why: str) -> None:
+        self.box_job = None
+        self.review.message.emit(f"asking the model about label boxes failed: {why}")
+        self.state_changed.emit()
 
     # --- the mode ---------------------------------------------------------------------------------
     def set_active(self, on: bool) -> None:

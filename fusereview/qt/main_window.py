@@ -39,7 +39,7 @@ from fusereview.core.project import Project
 from fusereview.qt.controller import ReviewController
 from fusereview.qt.dialogs import SHORTCUTS, AboutDialog, PreferencesDialog, ShortcutSheet, preference
 from fusereview.qt.gc_guard import settle
-from fusereview.qt.label_issues import KIND_KEY, LABEL_ISSUE_KEYS, MODE_KEY
+from fusereview.qt.label_issues import BOX_CHECK_KEY, KIND_KEY, LABEL_ISSUE_KEYS, MODE_KEY
 from fusereview.qt.panels.start_page import StartPage, recent_projects, remember_project
 from fusereview.qt.workers import JobRunner, LoadInteractiveJob, LoadModelJob, PredictJob, RefineJob
 from fusereview.qt.workspaces.review import ReviewWorkspace
@@ -263,6 +263,11 @@ class MainWindow(QMainWindow):
         )
         self.actions_by_name["label_issues_kind"] = ws(
             "Label issues: next kind", KIND_KEY, r(lambda c: self._next_issue_kind(c))
+        )
+        self.actions_by_name["label_issues_check_boxes"] = ws(
+            "Label issues: ask the model about label boxes",
+            BOX_CHECK_KEY,
+            r(lambda c: c.label_issues is not None and c.label_issues.check_boxes()),
         )
         for action, key, text in LABEL_ISSUE_KEYS:
             self.actions_by_name[f"label_issue_{action}"] = ws(

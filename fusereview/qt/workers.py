@@ -227,6 +227,42 @@ class LoadInteractiveJob(Job):
         return load_interactive(self.spec, self.predictor)
 
 
+class BoxCheckJob(Job):
+    """Ask the interactive head about the box of each label no detection supports (label issues).
+
+    Reads the project through its own connection (as :class:`PredictJob`), asks about the labels
+    the spurious queue of ``model`` lists (:func:`fusereview.models.box_check.labels_to_check`) and
+    finishes with ``{annotation id: support}``; a stop returns what was asked so far.
+    """
+
+    title = "checking label boxes"
+
+    def __init__(self, project_root: Path, segmenter: Any, model: str) -> None:
+        super().__init__()
+        self.project_root = Path(project_root)
+        self.segmenter = segmenter
+        self.model = model
+
+    def work(self) -> dict[int, float]:
+        from fusereview.core.project import Project
+        from fusereview.models.box_check import check_label_boxes, labels_to_check
+
+        _limit_torch_threads()
+        project = Project.open(self.project_root)
+        try:
+            ids = labels_to_check(project, self.model)
+            self.progress.emit(0, len(ids))
+            return check_label_boxes(
+                project,
+                self.segmenter,
+                ids,
+                progress=lambda done, total: self.progress.emit(done, total),
+                cancelled=lambda: self.stop_requested,
+            )
+        finally:
+            project.close()
+
+
 class ClickJob(Job):
     """One click of the Click tool: the mask for all points so far (the image embedding is cached)."""
 

@@ -197,6 +197,49 @@ def test_shift_l_shows_one_kind_at_a_time_and_its_key_fixes_it(qtbot, planted, s
     window.close()
 
 
+def test_shift_u_asks_the_model_about_unsupported_label_boxes(qtbot, planted, settings) -> None:
+    """Shift+U: the model's interactive head, in the background, tells an overlooked label from a box on nothing."""
+    from label_issue_samples import overlook_a_label
+
+    from fusereview.demo.project import demo_model_dir
+    from fusereview.models import load_model
+    from fusereview.models.interactive import load_interactive
+
+    project, where = planted
+    unseen = overlook_a_label(project, where)  # a correct label nothing the model detects supports
+    window = open_window(qtbot, project, settings)
+    issues = window.controller.label_issues
+    shift = Qt.KeyboardModifier.ShiftModifier
+    _key(qtbot, window, Qt.Key.Key_L, shift)
+    _key(qtbot, window, Qt.Key.Key_L, shift)
+    _key(qtbot, window, Qt.Key.Key_L, shift)  # the spurious labels' queue
+    assert issues.model.kind == "spurious"
+    scores = {i.annotation_id: i.score for i in issues.model.issues}
+    assert scores[unseen.id] == pytest.approx(scores[where.spurious])  # a tie on detections alone
+    panel = window.review.queue_modes.holder.widget(1)
+    # no interactive head loaded: it says why and changes nothing
+    window.review.set_click_head(None, "no model loaded yet")
+    assert not panel.check_button.isEnabled()
+    _key(qtbot, window, Qt.Key.Key_U, shift)
+    assert window.statusBar().currentMessage().startswith("cannot ask the model about label boxes")
+    assert issues.box_job is None and issues.model.box_support == {}
+    model = demo_model_dir()
+    window.review.set_click_head(load_interactive(model, load_model(model), device="cpu"), "")
+    assert panel.check_button.isEnabled()
+    _key(qtbot, window, Qt.Key.Key_U, shift)
+    assert issues.box_job is not None and not panel.check_button.isEnabled()
+    qtbot.waitUntil(lambda: issues.box_job is None, timeout=60_000)
+    support = issues.model.box_support
+    assert support[unseen.id] >= 0.5 > support[where.spurious]
+    assert window.statusBar().currentMessage().startswith(f"asked the model about {len(support)} label boxes")
+    assert "label boxes asked about" in panel.count.text()
+    # the box on nothing is first; the overlooked label fell below it
+    assert issues.current().annotation_id == where.spurious
+    after = {i.annotation_id: i.score for i in issues.model.issues}
+    assert after.get(unseen.id, 0.0) < after[where.spurious]
+    window.close()
+
+
 def test_the_fix_keys_clash_with_no_other_shortcut() -> None:
     keys = [k.strip() for entry, _ in SHORTCUTS for k in entry.replace(",", "/").split("/")]
     singles = [k for k in keys if len(k) == 1]

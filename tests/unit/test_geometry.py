@@ -30,6 +30,16 @@ def test_box_iou_known_values_and_shape() -> None:
     np.testing.assert_allclose(iou[:1], ref)
 
 
+def test_box_containment_is_intersection_over_the_smaller_box() -> None:
+    a = np.array([[0, 0, 20, 20], [0, 0, 0, 0]], dtype=float)
+    b = np.array([[5, 5, 10, 10], [10, 0, 30, 20], [-5, -5, 25, 25], [40, 40, 50, 50]], dtype=float)
+    c = g.box_containment(a, b)
+    assert c.shape == (2, 4)
+    np.testing.assert_allclose(c[0], [1.0, 0.5, 1.0, 0.0])  # inside, half over, around, apart
+    np.testing.assert_allclose(c[1], [0.0, 0.0, 0.0, 0.0])  # an empty box: 0, not NaN
+    np.testing.assert_allclose(g.box_containment(b, a), c.T)
+
+
 def test_clean_polygons_drops_closing_point_and_degenerate() -> None:
     closed = [0, 0, 10, 0, 10, 10, 0, 0]
     assert g.clean_polygons([closed, [1, 1, 2, 2], [1, 1]]) == [[0.0, 0.0, 10.0, 0.0, 10.0, 10.0]]

@@ -152,6 +152,20 @@ def test_recall_scales_spurious_and_checked_and_missing_ok_filter() -> None:
     assert score_image(1, anns, preds, checked=set(), missing_ok=set()) == []
 
 
+def test_a_box_inside_the_label_disagrees_about_its_size_not_its_place() -> None:
+    # both predictions overlap their label at IoU 0.45; one lies inside it, one beside it
+    anns = [ann(1, (0, 0, 20, 20)), ann(2, (50, 0, 70, 20))]
+    inside = pred(11, (3, 3, 16.4, 16.4), 0.9)  # 13.4² / 20² = 0.45
+    beside = pred(12, (57.6, 0, 77.6, 20), 0.9)  # shifted by 7.6 px: 12.4 / 27.6 = 0.45
+    issues = {i.annotation_id: i for i in score_image(1, anns, [inside, beside], min_score=0.0)}
+    assert issues[2].kind == "misplaced" and issues[2].score > 0.9
+    assert issues[1].kind_score("misplaced") == pytest.approx(0.0)
+    # the same inner box, shifted half out of the label, is misplaced again
+    out = pred(13, (12, 3, 25.4, 16.4), 0.9)
+    (issue,) = score_image(1, anns[:1], [out], min_score=0.0)
+    assert issue.kind == "misplaced" and issue.score > 0.5
+
+
 def test_one_object_answered_by_two_prompts_is_one_missing_label() -> None:
     # nothing labelled there; both categories' prompts answer it (as SAM3 often does)
     anns = [ann(1, (50, 50, 60, 60))]
@@ -196,6 +210,38 @@ def test_one_kind_scores_every_label_for_it() -> None:
     assert [(i.kind, i.prediction_id) for i in missing] == [("missing", 14)]
     with pytest.raises(ValueError, match="kind 'typo'"):
         score_image(1, anns, preds, kind="typo")
+
+
+def test_box_support_score_is_fill_times_the_share_inside() -> None:
+    from fusereview.core.geometry import mask_to_rle
+    from fusereview.core.label_issues import BOX_FILL_FULL, box_support_score
+
+    mask = np.zeros((40, 60), dtype=bool)
+    box = (10.0, 10.0, 30.0, 30.0)
+    assert box_support_score(mask, box) == 0.0  # an empty mask
+    mask[10:30, 10:30] = True
+    assert box_support_score(mask, box) == pytest.approx(1.0)
+    assert box_support_score(mask_to_rle(mask), box) == pytest.approx(1.0)  # RLE as the head gives it
+    mask[:] = False
+    mask[10:20, 10:30] = True  # half the box, all inside
+    assert box_support_score(mask, box) == pytest.approx(min(1.0, 0.5 / BOX_FILL_FULL))
+    mask[:] = False
+    mask[0:40, 35:60] = True  # beside the box: nothing there
+    assert box_support_score(mask, box) == 0.0
+    mask[10:30, 10:30] = True  # the box filled, and as much again outside it
+    assert box_support_score(mask, box) == pytest.approx(400 / (400 + 1000))
+
+
+def test_box_support_is_support_for_a_label_no_detection_sees() -> None:
+    anns = [ann(1, (0, 0, 10, 10)), ann(2, (50, 50, 60, 60))]
+    plain = {i.annotation_id: i for i in score_image(1, anns, [], min_score=0.0)}
+    assert plain[1].score == plain[2].score == pytest.approx(1.0)  # a tie on detections alone
+    boxed = {i.annotation_id: i for i in score_image(1, anns, [], min_score=0.0, box_support={1: 0.9})}
+    assert boxed[1].kind == "spurious" and boxed[1].score == pytest.approx(0.1)
+    assert boxed[1].prediction_id is None and boxed[2].score == pytest.approx(1.0)
+    # a model that overlooks half the labels tempers "nothing seen", not "nothing in the box"
+    tempered = score_image(1, anns, [], min_score=0.0, recall={1: 0.5}, box_support={1: 0.0})
+    assert {i.annotation_id: i.score for i in tempered} == {1: pytest.approx(1.0), 2: pytest.approx(0.5)}
 
 
 def test_image_score_aggregates_as_at_least_one() -> None:

@@ -88,6 +88,24 @@ def test_one_kind_only(planted, tmp_path: Path, capsys) -> None:
     assert "invalid choice" in capsys.readouterr().err
 
 
+def test_check_boxes_asks_the_model_about_unsupported_labels(planted, tmp_path: Path, capsys) -> None:
+    from fusereview.demo.project import demo_model_dir
+
+    root, where, coco_ids, _ = planted
+    out = tmp_path / "checked.csv"
+    argv = ["label-issues", str(root), "--model", str(demo_model_dir()), "--device", "cpu"]
+    assert main([*argv, "--kind", "spurious", "--check-boxes", "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "asked the model about" in err and "label boxes no detection supports" in err
+    rows = _read_table(out)
+    spurious = next(
+        r
+        for r in rows
+        if r["annotation_id"] is not None and int(r["annotation_id"]) == coco_ids[where.spurious]
+    )
+    assert int(spurious["rank"]) == 1  # a box on nothing stays first when the model is asked about it
+
+
 def test_bad_options_are_one_line_and_change_nothing(planted, tmp_path: Path, capsys) -> None:
     root, *_ = planted
     before = (root / "project.db").read_bytes()
@@ -95,6 +113,7 @@ def test_bad_options_are_one_line_and_change_nothing(planted, tmp_path: Path, ca
         (["--out", str(tmp_path / "issues.xlsx")], "--out"),
         (["--min-score", "2"], "--min-score"),
         (["--split", "nope"], "--split"),
+        (["--check-boxes"], "--check-boxes"),
         (["--fingerprint", "nope"], "nope"),
         (["--model", "tiny", "--fingerprint", "x"], "--model"),
     ):

@@ -53,6 +53,9 @@ class IssueQueueModel(RowsTableModel):
         self.model: str | None = None
         self.min_score = ISSUE_MIN
         self.kind: str | None = None  # one kind's queue (each label scored for it), None: every kind
+        #: annotation id -> the interactive head's support for an object in the label's box
+        #: (``fusereview.models.box_check``), for the labels it was asked about
+        self.box_support: dict[int, float] = {}
         self.issues: list[LabelIssue] = []
         self.recall: dict[int, float] = {}
         self.hidden = 0
@@ -69,7 +72,11 @@ class IssueQueueModel(RowsTableModel):
             if self.model is not None:
                 try:
                     report = find_label_issues(
-                        self.project, self.model, min_score=self.min_score, kind=self.kind
+                        self.project,
+                        self.model,
+                        min_score=self.min_score,
+                        kind=self.kind,
+                        box_support=self.box_support,
                     )
                 except LabelIssuesError as exc:  # its predictions were replaced meanwhile
                     self.problem = str(exc)
@@ -85,6 +92,12 @@ class IssueQueueModel(RowsTableModel):
         if min_score is not None:
             self.min_score = float(min_score)
         self.refresh()
+
+    def set_box_support(self, support: dict[int, float]) -> None:
+        """Take the interactive head's answers about label boxes into the scores (adds to earlier ones)."""
+        self.box_support.update(support)
+        if self.scored:
+            self.refresh()
 
     def set_kind(self, kind: str | None) -> None:
         """Show one kind's issues, each label scored for that kind (``None``: every kind)."""
@@ -106,6 +119,7 @@ class IssueQueueModel(RowsTableModel):
                 min_score=self.min_score,
                 recall=self.recall,
                 kind=self.kind,
+                box_support=self.box_support,
             )
         except LabelIssuesError:  # the model's predictions are gone: say so
             self.refresh()

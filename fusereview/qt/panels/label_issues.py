@@ -23,7 +23,14 @@ from PySide6.QtWidgets import (
 
 from fusereview.core.label_issues import KIND_PLURALS
 from fusereview.core.project_label_checks import ACTIONS
-from fusereview.qt.label_issues import KIND_CYCLE, KIND_KEY, LABEL_ISSUE_KEYS, MODE_KEY, LabelIssuesController
+from fusereview.qt.label_issues import (
+    BOX_CHECK_KEY,
+    KIND_CYCLE,
+    KIND_KEY,
+    LABEL_ISSUE_KEYS,
+    MODE_KEY,
+    LabelIssuesController,
+)
 from fusereview.qt.panels.review import queue_table
 
 MODES = ("pending predictions", "label issues")
@@ -104,9 +111,19 @@ class LabelIssuesPanel(QWidget):
             b.setFocusPolicy(Qt.FocusPolicy.NoFocus)
             b.clicked.connect(lambda _=False, a=action: issues.fix(a))
             self.buttons[action] = b
+        self.check_button = QPushButton("⇧U ask boxes")
+        self.check_button.setObjectName("label_issues_check_boxes")
+        self.check_button.setToolTip(
+            "Ask the model about the box of each label no detection supports: prompted with the box, its "
+            "interactive head segments an object the model overlooked, and nothing on a box on nothing "
+            f"(spurious labels first) ({BOX_CHECK_KEY})"
+        )
+        self.check_button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.check_button.clicked.connect(lambda _=False: issues.check_boxes())
         top, bottom = QHBoxLayout(), QHBoxLayout()
         for i, b in enumerate(self.buttons.values()):
             (top if i < 3 else bottom).addWidget(b)
+        bottom.addWidget(self.check_button)
         layout.addLayout(top)
         layout.addLayout(bottom)
         help_text = QLabel(
@@ -160,15 +177,21 @@ class LabelIssuesPanel(QWidget):
             parts = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in counts.items())
             hidden = f"; {m.hidden} hidden by 'label is right'" if m.hidden else ""
             what = "issues" if m.kind is None else KIND_PLURALS[m.kind]
+            boxes = f"; {len(m.box_support)} label boxes asked about" if m.box_support else ""
             self.count.setText(
                 f"{len(m.issues)} {what} ≥ {m.min_score:.2f}"
                 + (f" ({parts})" if parts and m.kind is None else "")
                 + hidden
+                + boxes
             )
         current = self.issues.current()
         enabled = set(ACTIONS[current.kind]) if current is not None and self.issues.active else set()
         for action, b in self.buttons.items():
             b.setEnabled(action in enabled)
+        can_check = self.issues.segmenter is not None and self.issues.box_job is None
+        self.check_button.setEnabled(can_check and m.model is not None)
+        if self.issues.segmenter is None:
+            self.check_button.setToolTip(f"Ask the model about label boxes: {self.issues.segmenter_why}")
         sel = self.table.selectionModel()
         if current is None or not self.issues.active:
             sel.clearSelection()

@@ -250,6 +250,9 @@ class ReviewWorkspace(QWidget):
             if segmenter is not None
             else f"Click (C) unavailable: {why}"
         )
+        issues = getattr(self, "issues", None)
+        if issues is not None:  # label issues ask the same head about label boxes
+            issues.set_segmenter(segmenter, why)
         tool = self.tools.get("click")
         if isinstance(tool, ClickTool):
             tool.set_segmenter(segmenter, why)
@@ -275,6 +278,8 @@ class ReviewWorkspace(QWidget):
             holder.setCurrentWidget(panel)
         # label issues mode: the queue's second page; its outlines go on the canvas
         self.issues = LabelIssuesController(controller)
+        self.issues.runner = self.runner
+        self.issues.set_segmenter(self._click_head, self._click_why)
         self.issues.marks_changed.connect(self.scene.show_errors)
         self.queue_modes.bind(self.issues, LabelIssuesPanel(self.issues))
         self.prompts = PromptsPanel(controller.project)
