@@ -32,6 +32,10 @@ Two views: the one queue (each item by its likeliest kind's score; per kind, tha
 among every correct item) and each kind's own queue (what ``find_label_issues(kind=...)`` lists:
 every label, or prediction for missing, by its score for that kind; cleanlab by its per-kind box
 scores). Goal (issue 14): ours >= cleanlab on every kind, recall >= 0.9 within the top 2x overall.
+
+With ``--demo-model`` (real photos) a fourth method, **ours+boxes**, also asks the demo model's
+interactive head about the box of each label the spurious queue lists
+(:mod:`fusereview.models.box_check`: Shift+U in the window, ``label-issues --check-boxes``).
 """
 
 from __future__ import annotations
@@ -71,6 +75,7 @@ class Scene:
     label_segs: dict[int, list[list]] = field(default_factory=dict)
     pred_masks: dict[int, list[dict | None]] = field(default_factory=dict)
     size: tuple[int, int] = (WIDTH, HEIGHT)
+    image_files: dict[int, Path] = field(default_factory=dict)  # the demo's photos (box checks)
 
 
 def _clip(box: np.ndarray) -> np.ndarray:
@@ -193,7 +198,7 @@ def make_scene(n_images: int, seed: int) -> Scene:
     return scene
 
 
-def demo_predictions(workdir: Path) -> tuple[list, tuple[int, int]]:
+def demo_predictions(workdir: Path) -> tuple[list, tuple[int, int], list[Path]]:
     """The demo dataset (35 images, 512 px, seed 0: the demo model never trained on it) and the shipped
     demo model's predictions of both prompts at threshold 0.05: ``[(objects, predictions)]`` per image.
 
@@ -223,15 +228,16 @@ def demo_predictions(workdir: Path) -> tuple[list, tuple[int, int]]:
             ]
             out.append((objs, preds))
         size = (project.images()[0].width, project.images()[0].height)
+        paths = [project.image_path(img.id) for img in project.images()]
     finally:
         project.close()
-    return out, size
+    return out, size, paths
 
 
-def demo_scene(cached: list, size: tuple[int, int], seed: int) -> Scene:
+def demo_scene(cached: list, size: tuple[int, int], seed: int, paths: list[Path] | None = None) -> Scene:
     """Planted errors (as :func:`make_scene`'s) on the demo labels; the demo model's predictions."""
     rng = np.random.default_rng(seed)
-    scene = Scene(size=size)
+    scene = Scene(size=size, image_files=dict(enumerate(paths or [])))
     truth = {
         img: [(cat, np.array([x, y, x + w, y + h], dtype=float), seg) for cat, (x, y, w, h), seg in objs]
         for img, (objs, _) in enumerate(cached)
@@ -246,16 +252,24 @@ def demo_scene(cached: list, size: tuple[int, int], seed: int) -> Scene:
 # --- ours -------------------------------------------------------------------------------------
 
 
-def run_ours(scene: Scene, workdir: Path) -> tuple[dict, dict, dict, dict, float]:
+def run_ours(scene: Scene, workdir: Path, segmenter: object = None) -> tuple[dict, dict, dict, dict, float]:
     """Store the scene in a project and find its label issues.
 
+    With ``segmenter`` (the demo model's interactive head; the scene has its photos) the labels
+    the spurious queue lists are also asked about by their box (:mod:`fusereview.models.box_check`)
+    and the fourth value holds that run's results (``"boxes"``: labels, predictions, seconds).
+
     Returns (label score and kind by (image, label index), prediction score by (image, pred
-    index), image scores, the report, seconds).
+    index), image scores, extras, seconds).
     """
     images, annotations = [], []
     width, height = scene.size
     for img in scene.labels:
-        images.append({"id": img, "file_name": f"img{img:05d}.png", "width": width, "height": height})
+        name = f"img{img:05d}.png"
+        if img in scene.image_files:  # the photo itself, for the box checks
+            name = f"img{img:05d}{scene.image_files[img].suffix}"
+            (workdir / name).symlink_to(scene.image_files[img])
+        images.append({"id": img, "file_name": name, "width": width, "height": height})
         segs = scene.label_segs.get(img)
         for k, (cat, box, _truth) in enumerate(scene.labels[img]):
             x0, y0, x1, y1 = (float(v) for v in box)
@@ -299,18 +313,34 @@ def run_ours(scene: Scene, workdir: Path) -> tuple[dict, dict, dict, dict, float
         # each kind's own queue (Shift+L, --kind): every label scored for that kind; its scores
         # are what the "kind" view ranks by (each issue's scores for the other kinds), checked here
         per_kind = {k: find_label_issues(project, MODEL, min_score=0.0, kind=k).issues for k in KINDS}
+        boxed = None
+        if segmenter is not None:
+            from fusereview.models.box_check import check_label_boxes, labels_to_check
+
+            start = time.perf_counter()
+            support = check_label_boxes(project, segmenter, labels_to_check(project, MODEL))
+            boxed = (find_label_issues(project, MODEL, min_score=0.0, box_support=support), len(support))
+            box_seconds = time.perf_counter() - start
     finally:
         project.close()
     _check_kind_queues(report.issues, per_kind)
-    labels: dict[tuple[int, int], tuple[float, str, dict[str, float]]] = {}
-    preds_out: dict[tuple[int, int], float] = {}
-    for issue in report.issues:
-        if issue.annotation_id is not None:
-            labels[ann_index[issue.annotation_id]] = (issue.score, issue.kind, dict(issue.scores))
-        elif issue.prediction_id is not None:
-            preds_out[pred_index[issue.prediction_id]] = issue.score
+
+    def scores(rep) -> tuple[dict, dict]:
+        labels: dict[tuple[int, int], tuple[float, str, dict[str, float]]] = {}
+        preds_out: dict[tuple[int, int], float] = {}
+        for issue in rep.issues:
+            if issue.annotation_id is not None:
+                labels[ann_index[issue.annotation_id]] = (issue.score, issue.kind, dict(issue.scores))
+            elif issue.prediction_id is not None:
+                preds_out[pred_index[issue.prediction_id]] = issue.score
+        return labels, preds_out
+
+    labels, preds_out = scores(report)
     image_scores = {image_index[i]: s for i, s in report.image_scores.items()}
-    return labels, preds_out, image_scores, {"n_issues": len(report.issues)}, seconds
+    extra: dict = {"n_issues": len(report.issues)}
+    if boxed is not None:
+        extra["boxes"] = (*scores(boxed[0]), box_seconds, boxed[1])
+    return labels, preds_out, image_scores, extra, seconds
 
 
 def _check_kind_queues(issues: list, per_kind: dict[str, list]) -> None:
@@ -507,21 +537,34 @@ def main() -> None:
     args = parser.parse_args()
     cached: list = []
     demo_size = (WIDTH, HEIGHT)
+    paths: list[Path] = []
+    segmenter = None
+    methods = METHODS
     if args.demo_model:
+        from fusereview.demo.project import demo_model_dir
+        from fusereview.models import load_model
+        from fusereview.models.interactive import load_interactive
+
         workdir = Path(tempfile.mkdtemp(prefix="bench-label-issues-"))
         start = time.perf_counter()
-        cached, demo_size = demo_predictions(workdir)
+        cached, demo_size, paths = demo_predictions(workdir)
         print(f"demo model predictions: {time.perf_counter() - start:.0f} s", flush=True)
+        # its interactive head asks about the labels no detection supports (the photos are real)
+        segmenter = load_interactive(demo_model_dir(), load_model(demo_model_dir()), device="cpu")
+        methods = ("ours", "ours+boxes", *METHODS[1:])
     keys = (*KINDS, "overall")
     acc: dict[str, dict[str, dict[str, list]]] = {
-        view: {m: {k: [] for k in keys} for m in METHODS} for view in ("queue", "kind")
+        view: {m: {k: [] for k in keys} for m in methods} for view in ("queue", "kind")
     }
     img_rows: dict[str, list[tuple[float, float, float]]] = {"ours": [], "cleanlab": []}
     kinds_named: list[float] = []
-    times: dict[str, list[float]] = {"ours": [], "cleanlab": []}
+    times: dict[str, list[float]] = {"ours": [], "cleanlab": [], "boxes": []}
+    asked: list[int] = []
     sizes = []
     for seed in args.seeds:
-        scene = demo_scene(cached, demo_size, seed) if args.demo_model else make_scene(args.images, seed)
+        scene = (
+            demo_scene(cached, demo_size, seed, paths) if args.demo_model else make_scene(args.images, seed)
+        )
         sizes.append(
             (
                 sum(len(v) for v in scene.labels.values()),
@@ -530,16 +573,22 @@ def main() -> None:
             )
         )
         with tempfile.TemporaryDirectory() as tmp:
-            ours_lab, ours_pred, ours_img, _, t_ours = run_ours(scene, Path(tmp))
+            ours_lab, ours_pred, ours_img, ours_extra, t_ours = run_ours(scene, Path(tmp), segmenter)
         cl_lab, cl_pred, cl_img, extra, t_cl = run_cleanlab(scene)
         cl5_lab, cl5_pred, _, _, _ = run_cleanlab(scene, high=0.5)
         times["ours"].append(t_ours)
         times["cleanlab"].append(t_cl)
-        for name, lab, pred in (
+        runs = [
             ("ours", ours_lab, ours_pred),
             ("cleanlab", cl_lab, cl_pred),
             ("cleanlab-0.5", cl5_lab, cl5_pred),
-        ):
+        ]
+        if "boxes" in ours_extra:
+            box_lab, box_pred, t_boxes, n_asked = ours_extra["boxes"]
+            runs.insert(1, ("ours+boxes", box_lab, box_pred))
+            times["boxes"].append(t_boxes)
+            asked.append(n_asked)
+        for name, lab, pred in runs:
             for view, table in evaluate(scene, lab, pred).items():
                 for k, v in table.items():
                     acc[view][name][k].append(v)
@@ -569,7 +618,7 @@ def main() -> None:
         print("| kind | K | method | precision@K | recall@2K | ROC AUC |")
         print("|---|---|---|---|---|---|")
         for k in keys if view == "queue" else KINDS:
-            for name in METHODS:
+            for name in methods:
                 p, r, a, n = zip(*acc[view][name][k], strict=True)
                 print(
                     f"| {k} | {int(np.mean(n))} | {name} | {mean(list(p))} | {mean(list(r))} | {mean(list(a))} |"
@@ -586,6 +635,11 @@ def main() -> None:
         f"time to score (s): ours {mean(times['ours'])} (from the project database), "
         f"cleanlab {mean(times['cleanlab'])} (arrays in memory)"
     )
+    if asked:
+        print(
+            f"ours+boxes: the demo model's interactive head asked about {mean([float(n) for n in asked])} label "
+            f"boxes per seed (those the spurious queue lists at 0.25 or more) in {mean(times['boxes'])} s"
+        )
 
 
 if __name__ == "__main__":
