@@ -352,8 +352,10 @@ class InteractiveSegmenter:
         if not all(np.isfinite([*(v for p in pts for v in p[:2]), *(box or ())])):
             raise ValueError("segment: point and box coordinates must be finite numbers")
         start = time.perf_counter()
-        embedded = self.embed(key, image)
+        # one lock from the embedding to the mask: another thread (a label-box check beside a
+        # click) could otherwise put its own image's embedding in the one-image cache in between
         with self._session():
+            embedded = self.embed(key, image)
             assert self._cache is not None
             _, (height, width), feats = self._cache
             sx, sy = self.image_size / width, self.image_size / height

@@ -111,6 +111,7 @@ class LabelIssuesController(QObject):
         self.segmenter_why = "no model loaded: load one to ask it about label boxes"
         self.runner: Any = None
         self.box_job: Any = None
+        self._closed = False
         review.label_issues = self
         review.session.events.connect(self._on_event)
         self._index = review.stack.index()
@@ -118,6 +119,7 @@ class LabelIssuesController(QObject):
 
     def close(self) -> None:
         """Stop following the project (and a running box check)."""
+        self._closed = True
         if self.box_job is not None:
             self.box_job.request_stop()
         try:
@@ -210,6 +212,8 @@ class LabelIssuesController(QObject):
 
     def _boxes_checked(self, support: dict[int, float]) -> None:
         self.box_job = None
+        if self._closed:  # the project was closed while the check ran: its answers go with it
+            return
         self.model.set_box_support(support)
         found = sum(1 for v in support.values() if v >= 0.5)
         if self.active:

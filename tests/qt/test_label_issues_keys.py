@@ -237,7 +237,13 @@ def test_shift_u_asks_the_model_about_unsupported_label_boxes(qtbot, planted, se
     assert issues.current().annotation_id == where.spurious
     after = {i.annotation_id: i.score for i in issues.model.issues}
     assert after.get(unseen.id, 0.0) < after[where.spurious]
+    # closing the project while a check runs: it stops, and its answer finds the project gone
+    _key(qtbot, window, Qt.Key.Key_U, shift)
+    job = issues.box_job
+    assert job is not None
     window.close()
+    qtbot.waitUntil(lambda: issues.box_job is None, timeout=60_000)
+    assert job.stop_requested
 
 
 def test_the_fix_keys_clash_with_no_other_shortcut() -> None:

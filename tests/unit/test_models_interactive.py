@@ -70,6 +70,33 @@ def test_one_vision_pass_per_image_while_it_is_open(monkeypatch) -> None:
     assert seg.cached_key is None
 
 
+def test_two_threads_on_two_images_each_get_their_own_images_mask(monkeypatch) -> None:
+    """The Click tool and a label-box check share the head (and its one-image cache) from two threads."""
+    import threading
+    import time
+
+    _, head = tiny_pair()
+    seg = _segmenter(head)
+    images = {"a": IMAGE, "b": IMAGE[::-1].copy()}
+    box = (10.0, 10.0, 90.0, 80.0)
+    want = {k: seg.segment(k, img, [], box=box).mask for k, img in images.items()}
+    real = seg._embed
+    monkeypatch.setattr(seg, "_embed", lambda rgb: (time.sleep(0.01), real(rgb))[1])  # interleave
+    wrong: list[str] = []
+
+    def run(key: str) -> None:
+        for _ in range(4):
+            if seg.segment(key, images[key], [], box=box).mask != want[key]:
+                wrong.append(key)
+
+    threads = [threading.Thread(target=run, args=(k,)) for k in images]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert wrong == [], f"a mask of the other image: {wrong}"
+
+
 def test_a_click_gives_a_mask_of_the_images_size_with_its_box_and_score() -> None:
     _, head = tiny_pair()
     r = _segmenter(head).segment("x", IMAGE, [(60.5, 40.5, 1)])
