@@ -33,9 +33,11 @@ among every correct item) and each kind's own queue (what ``find_label_issues(ki
 every label, or prediction for missing, by its score for that kind; cleanlab by its per-kind box
 scores). Goal (issue 14): ours >= cleanlab on every kind, recall >= 0.9 within the top 2x overall.
 
-With ``--demo-model`` (real photos) a fourth method, **ours+boxes**, also asks the demo model's
-interactive head about the box of each label the spurious queue lists
-(:mod:`fusereview.models.box_check`: Shift+U in the window, ``label-issues --check-boxes``).
+With ``--demo-model`` (the demo's photos and its model's predictions) or ``--photos`` (the
+jittered model on rendered fuse-box photos, 512 px, boxes on nothing 15-40 px) a fourth method,
+**ours+boxes**, also asks the demo model's interactive head about the box of each label the
+spurious queue lists (:mod:`fusereview.models.box_check`: Shift+U in the window,
+``label-issues --check-boxes``).
 """
 
 from __future__ import annotations
@@ -58,6 +60,7 @@ from fusereview.core.project import Project
 from fusereview.core.records import Detection
 
 WIDTH, HEIGHT = 640, 480
+PHOTO_SIZE = 512  # --photos: the rendered fuse-box photos' side
 CATEGORIES = ({"id": 1, "name": "fuse neutrals"}, {"id": 2, "name": "fuse holder"})
 MODEL = "bench-model"
 LABEL_KINDS = ("spurious", "misplaced", "wrong_class")
@@ -78,25 +81,29 @@ class Scene:
     image_files: dict[int, Path] = field(default_factory=dict)  # the demo's photos (box checks)
 
 
-def _clip(box: np.ndarray) -> np.ndarray:
+def _clip(box: np.ndarray, size: tuple[int, int] = (WIDTH, HEIGHT)) -> np.ndarray:
     x0, y0, x1, y1 = box
-    x0, x1 = np.clip([x0, x1], 0, WIDTH)
-    y0, y1 = np.clip([y0, y1], 0, HEIGHT)
+    x0, x1 = np.clip([x0, x1], 0, size[0])
+    y0, y1 = np.clip([y0, y1], 0, size[1])
     return np.array([min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)], dtype=float)
 
 
-def _random_box(rng: np.random.Generator) -> np.ndarray:
-    w, h = rng.uniform(30, 120), rng.uniform(30, 120)
-    x, y = rng.uniform(0, WIDTH - w), rng.uniform(0, HEIGHT - h)
+def _random_box(
+    rng: np.random.Generator, size: tuple[int, int] = (WIDTH, HEIGHT), sides: tuple[float, float] = (30, 120)
+) -> np.ndarray:
+    w, h = rng.uniform(*sides), rng.uniform(*sides)
+    x, y = rng.uniform(0, size[0] - w), rng.uniform(0, size[1] - h)
     return np.array([x, y, x + w, y + h])
 
 
-def _jitter(rng: np.random.Generator, box: np.ndarray, sigma: float) -> np.ndarray:
+def _jitter(
+    rng: np.random.Generator, box: np.ndarray, sigma: float, size: tuple[int, int] = (WIDTH, HEIGHT)
+) -> np.ndarray:
     w, h = box[2] - box[0], box[3] - box[1]
     out = box + rng.normal(0, sigma, 4) * np.array([w, h, w, h])
-    out = _clip(out)
+    out = _clip(out, size)
     if out[2] - out[0] < 2 or out[3] - out[1] < 2:
-        return _clip(box)
+        return _clip(box, size)
     return out
 
 
@@ -164,36 +171,58 @@ def plant_labels(
         placed += 1
 
 
-def make_scene(n_images: int, seed: int) -> Scene:
-    """Objects, labels with planted errors, and predictions (see the module docstring)."""
+def make_scene(n_images: int, seed: int, photos: Path | None = None) -> Scene:
+    """Objects, labels with planted errors, and predictions (see the module docstring).
+
+    With ``photos`` (a folder) the objects are those of rendered fuse-box photos
+    (:func:`fusereview.core.synthetic.render_image`, 512 px, written there as PNG): the same
+    jittered model, on images the interactive head can be asked about (ours+boxes).
+    """
     rng = np.random.default_rng(seed)
-    scene = Scene()
+    scene = Scene(size=(PHOTO_SIZE, PHOTO_SIZE)) if photos is not None else Scene()
+    size = scene.size
+    fp_sides = (15.0, 40.0) if photos is not None else (30.0, 120.0)
     for img in range(n_images):
         objs: list[tuple[int, np.ndarray]] = []
-        for _ in range(int(rng.integers(4, 13))):
-            for _attempt in range(30):
-                box = _random_box(rng)
-                if not objs or box_iou(box[None], np.array([b for _, b in objs])).max() < 0.1:
-                    objs.append((int(rng.choice([1, 2], p=[0.6, 0.4])), box))
-                    break
+        if photos is not None:
+            import cv2
+
+            from fusereview.core.synthetic import render_image
+
+            pixels, rendered = render_image(rng, PHOTO_SIZE)
+            path = photos / f"seed{seed}-img{img:05d}.png"
+            cv2.imwrite(str(path), cv2.cvtColor(pixels, cv2.COLOR_RGB2BGR))
+            scene.image_files[img] = path
+            for o in rendered:
+                x, y, w, h = o["bbox"]
+                if o["area"] >= 50:
+                    objs.append((int(rng.choice([1, 2], p=[0.6, 0.4])), np.array([x, y, x + w, y + h])))
+        else:
+            for _ in range(int(rng.integers(4, 13))):
+                for _attempt in range(30):
+                    box = _random_box(rng)
+                    if not objs or box_iou(box[None], np.array([b for _, b in objs])).max() < 0.1:
+                        objs.append((int(rng.choice([1, 2], p=[0.6, 0.4])), box))
+                        break
         scene.objects[img] = objs
     truth = {img: [(cat, box, None) for cat, box in objs] for img, objs in scene.objects.items()}
-    plant_labels(scene, truth, rng, spurious_sides=(30, 120), spurious_categories=(1, 2))
+    plant_labels(scene, truth, rng, spurious_sides=fp_sides, spurious_categories=(1, 2))
     for img, objs in scene.objects.items():
         preds: list[tuple[int, np.ndarray, float]] = []
         for cat, box in objs:
             if rng.random() < 0.92:
                 sigma = 0.12 if rng.random() < 0.1 else 0.05
                 pcat = cat if rng.random() < 0.97 else 3 - cat
-                preds.append((pcat, _jitter(rng, box, sigma), float(rng.beta(8, 2))))
+                preds.append((pcat, _jitter(rng, box, sigma, size), float(rng.beta(8, 2))))
                 if rng.random() < 0.25:  # the other category's prompt answers weakly
-                    preds.append((3 - pcat, _jitter(rng, box, 0.06), float(rng.uniform(0.05, 0.45))))
+                    preds.append((3 - pcat, _jitter(rng, box, 0.06, size), float(rng.uniform(0.05, 0.45))))
                 if rng.random() < 0.05:  # found twice
-                    preds.append((pcat, _jitter(rng, box, 0.15), float(rng.uniform(0.05, 0.5))))
+                    preds.append((pcat, _jitter(rng, box, 0.15, size), float(rng.uniform(0.05, 0.5))))
             elif rng.random() < 0.5:  # a miss, sometimes seen weakly
-                preds.append((cat, _jitter(rng, box, 0.08), float(rng.uniform(0.05, 0.3))))
+                preds.append((cat, _jitter(rng, box, 0.08, size), float(rng.uniform(0.05, 0.3))))
         for _ in range(int(rng.poisson(0.5))):  # false positives
-            preds.append((int(rng.choice([1, 2])), _random_box(rng), float(rng.uniform(0.05, 0.8))))
+            fp = _random_box(rng, size, fp_sides)
+            preds.append((int(rng.choice([1, 2])), fp, float(rng.uniform(0.05, 0.8))))
         scene.preds[img] = preds
     return scene
 
@@ -534,22 +563,33 @@ def main() -> None:
         action="store_true",
         help="the demo dataset and the shipped demo model's own predictions instead of the jittered model",
     )
+    parser.add_argument(
+        "--photos",
+        action="store_true",
+        help="the jittered model on rendered fuse-box photos (512 px): ours+boxes asks the demo model's "
+        "interactive head about label boxes",
+    )
     args = parser.parse_args()
     cached: list = []
     demo_size = (WIDTH, HEIGHT)
     paths: list[Path] = []
     segmenter = None
     methods = METHODS
-    if args.demo_model:
+    photos: Path | None = None
+    if args.demo_model or args.photos:
         from fusereview.demo.project import demo_model_dir
         from fusereview.models import load_model
         from fusereview.models.interactive import load_interactive
 
         workdir = Path(tempfile.mkdtemp(prefix="bench-label-issues-"))
-        start = time.perf_counter()
-        cached, demo_size, paths = demo_predictions(workdir)
-        print(f"demo model predictions: {time.perf_counter() - start:.0f} s", flush=True)
-        # its interactive head asks about the labels no detection supports (the photos are real)
+        if args.demo_model:
+            start = time.perf_counter()
+            cached, demo_size, paths = demo_predictions(workdir)
+            print(f"demo model predictions: {time.perf_counter() - start:.0f} s", flush=True)
+        else:
+            photos = workdir / "photos"
+            photos.mkdir()
+        # its interactive head asks about the labels no detection supports (there are photos)
         segmenter = load_interactive(demo_model_dir(), load_model(demo_model_dir()), device="cpu")
         methods = ("ours", "ours+boxes", *METHODS[1:])
     keys = (*KINDS, "overall")
@@ -563,7 +603,9 @@ def main() -> None:
     sizes = []
     for seed in args.seeds:
         scene = (
-            demo_scene(cached, demo_size, seed, paths) if args.demo_model else make_scene(args.images, seed)
+            demo_scene(cached, demo_size, seed, paths)
+            if args.demo_model
+            else make_scene(args.images, seed, photos)
         )
         sizes.append(
             (
@@ -601,7 +643,13 @@ def main() -> None:
         return f"{np.nanmean(values):.3f}" + (f" ±{np.nanstd(values):.3f}" if len(values) > 1 else "")
 
     labels_n, preds_n, errors_n = (int(np.mean(c)) for c in zip(*sizes, strict=True))
-    what = "the demo dataset, the demo model's predictions" if args.demo_model else f"{args.images} images"
+    what = (
+        "the demo dataset, the demo model's predictions"
+        if args.demo_model
+        else f"{args.images} rendered photos, the jittered model"
+        if args.photos
+        else f"{args.images} images"
+    )
     print(
         f"label issues on planted errors: {what} x {len(args.seeds)} seeds "
         f"({labels_n} labels, {preds_n} predictions, {errors_n} planted errors per seed); "
