@@ -145,10 +145,7 @@ def _check_boxes(
     from fusereview.models.interactive import load_interactive
 
     segmenter = load_interactive(args.model, predictor)
-    ids = labels_to_check(project, model, min_score=ISSUE_MIN)
-    if image_ids is not None:
-        keep = set(image_ids)
-        ids = [a for a in ids if project.annotation(a).image_id in keep]
+    ids = labels_to_check(project, model, min_score=ISSUE_MIN, image_ids=image_ids)
     support = check_label_boxes(
         project, segmenter, ids, progress=(bar := Progress("check boxes", unit="label"))
     )

@@ -220,14 +220,9 @@ def box_support_score(mask: Any, box: Box) -> float:
     box:
         ``(x0, y0, x1, y1)`` in pixels.
     """
-    from fusereview.core.geometry import _to_coco_rle
+    from fusereview.core.geometry import rle_to_mask
 
-    if isinstance(mask, np.ndarray):
-        pixels = mask.astype(bool)
-    else:
-        from pycocotools import mask as mask_utils
-
-        pixels = mask_utils.decode(_to_coco_rle(mask)).astype(bool)
+    pixels = mask.astype(bool) if isinstance(mask, np.ndarray) else rle_to_mask(mask)
     height, width = pixels.shape[:2]
     x0, y0, x1, y1 = (float(v) for v in box)
     c0, r0 = max(0, int(np.floor(x0))), max(0, int(np.floor(y0)))
@@ -284,7 +279,7 @@ def score_image(
         kind scores higher (the per-kind queue). Default: every label's likeliest kind.
     box_support:
         Annotation id -> the model's answer to the label's own box as a prompt, in [0, 1]
-        (:func:`fusereview.models.box_check.box_support`): evidence that an object is there,
+        (:func:`fusereview.models.box_check.check_label_boxes`): evidence that an object is there,
         beside the predictions (a spurious label's support is the larger).
     """
     if kind is not None and kind not in KINDS:
@@ -319,17 +314,15 @@ def score_image(
             # the model looked at the label's box itself: what it says there needs no tempering by
             # how often it overlooks objects (its recall): "nothing here" is now its answer
             boxed, rate = float(box_support[a.id]), 1.0
-        issue = _label_issue(image_id, a, j, preds, ious, nested, confirmed.get(j), free, rate, boxed)
-        if issue is None or issue.score < min_score:
+        issue, of_kind = _label_issue(
+            image_id, a, j, preds, ious, nested, confirmed.get(j), free, rate, boxed, kind
+        )
+        if issue.score < min_score:
             continue
         if kind is None:
             issues.append(issue)
-        elif kind != "missing":
-            own_kind = _label_issue(
-                image_id, a, j, preds, ious, nested, confirmed.get(j), free, rate, boxed, kind
-            )
-            if own_kind is not None and own_kind.score >= min_score:
-                issues.append(own_kind)
+        elif of_kind is not None and of_kind.score >= min_score:
+            issues.append(of_kind)
         if issue.kind in ("misplaced", "wrong_class") and issue.prediction_id is not None:
             row = next(i for i, p in enumerate(preds) if p.id == issue.prediction_id)
             claimed[row] = max(claimed.get(row, 0.0), issue.score)
@@ -347,11 +340,13 @@ def score_image(
     missing.sort(key=lambda t: (-t[0], preds[t[1]].id))
     picked = {i for _, i, _ in missing}
     explained = [i for i in range(n_p) if i not in picked]
-    pp = iou_matrix(preds, preds) if missing and n_p > 1 else np.zeros((n_p, n_p))
+    rows = [i for _, i, _ in missing]
+    # overlap of each candidate (a row) with every prediction (a column)
+    pp = iou_matrix([preds[i] for i in rows], preds) if rows and n_p > 1 else np.zeros((len(rows), n_p))
     emitted: list[int] = []
-    for score, i, u_max in missing:
+    for r, (score, i, u_max) in enumerate(missing):
         p = preds[i]
-        if any(pp[i, k] >= MATCH_IOU for k in explained + emitted):
+        if any(pp[r, k] >= MATCH_IOU for k in explained + emitted):
             continue
         emitted.append(i)
         if p.id not in missing_ok or score < min_score:
@@ -391,11 +386,12 @@ def _label_issue(
     rate: float,
     boxed: float = 0.0,
     kind: str | None = None,
-) -> LabelIssue | None:
+) -> tuple[LabelIssue, LabelIssue | None]:
     """The highest-scoring issue of one annotation (``own``: the row of its confirming prediction).
 
-    With ``kind``, its issue of that kind instead (``None`` when it cannot be one: misplaced needs
-    a prediction of its category near it, wrong class one of another category on it).
+    And, with ``kind``, its issue of that kind (``None`` when it cannot be one: misplaced needs a
+    prediction of its category near it, wrong class one of another category on it; never for
+    ``"missing"``, which is about predictions), from the same scoring.
     """
     s_own = preds[own].score if own is not None else 0.0
     u_own = float(ious[own, j]) if own is not None else 0.0
@@ -441,25 +437,28 @@ def _label_issue(
         score = preds[best].score * (1.0 - max(own_cover, default=0.0))
         candidates.append((score, "wrong_class", best))
     ranked = sorted(candidates, key=lambda t: (-t[0], KINDS.index(t[1])))
-    chosen = ranked[0] if kind is None else next((c for c in ranked if c[1] == kind), None)
-    if chosen is None:
-        return None
-    score, kind, row = chosen
-    p = preds[row] if row is not None else None
-    return LabelIssue(
-        kind,
-        _unit(score),
-        image_id,
-        a.id,
-        p.id if p is not None else None,
-        a.category_id,
-        p.category_id if p is not None else None,
-        p.score if p is not None else None,
-        p.box if p is not None else None,
-        float(ious[row, j]) if row is not None else None,
-        a.box,
-        tuple((k, _unit(v)) for v, k, _ in ranked),
-    )
+    scores = tuple((k, _unit(v)) for v, k, _ in ranked)
+
+    def issue(chosen: tuple[float, str, int | None]) -> LabelIssue:
+        score, what, row = chosen
+        p = preds[row] if row is not None else None
+        return LabelIssue(
+            what,
+            _unit(score),
+            image_id,
+            a.id,
+            p.id if p is not None else None,
+            a.category_id,
+            p.category_id if p is not None else None,
+            p.score if p is not None else None,
+            p.box if p is not None else None,
+            float(ious[row, j]) if row is not None else None,
+            a.box,
+            scores,
+        )
+
+    of_kind = next((c for c in ranked if c[1] == kind), None) if kind is not None else None
+    return issue(ranked[0]), (issue(of_kind) if of_kind is not None else None)
 
 
 def _unit(x: float) -> float:

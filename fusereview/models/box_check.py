@@ -26,9 +26,15 @@ if TYPE_CHECKING:
     from fusereview.core.project import Project
 
 
-def labels_to_check(project: Project, model: str | None = None, *, min_score: float = ISSUE_MIN) -> list[int]:
-    """The labels worth asking about: those the spurious queue lists at ``min_score`` or more."""
-    report = find_label_issues(project, model, min_score=min_score, kind="spurious")
+def labels_to_check(
+    project: Project,
+    model: str | None = None,
+    *,
+    min_score: float = ISSUE_MIN,
+    image_ids: Iterable[int] | None = None,
+) -> list[int]:
+    """The labels worth asking about: those the spurious queue lists at ``min_score`` or more (of some images)."""
+    report = find_label_issues(project, model, image_ids=image_ids, min_score=min_score, kind="spurious")
     return [i.annotation_id for i in report.issues if i.annotation_id is not None]
 
 
